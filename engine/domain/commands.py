@@ -1,0 +1,37 @@
+"""Commands the engine sends to workers, decided by ``react`` next to the events it appends."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DispatchJob:
+    """Run one attempt; goes to ``<prefix>.dispatch.<pool>``."""
+
+    execution_id: str
+    job: str
+    attempt: int
+    pool: str
+    type: str
+    config: Mapping[str, str]
+    params: Mapping[str, str]
+    inputs: Mapping[str, str] = field(default_factory=dict)  # "job:param" -> JSON text of upstream outputs
+    timeout_ms: int | None = None
+    lease_ms: int = 30_000
+    cpu: float = 0.0
+    memory_mb: int = 0
+
+
+@dataclass(frozen=True)
+class KillJob:
+    """Stop an attempt (and never start it); broadcast on ``<prefix>.control``."""
+
+    execution_id: str
+    job: str
+    attempt: int
+    reason: str
+
+
+Command = DispatchJob | KillJob

@@ -1,0 +1,89 @@
+"""One processing step: apply an incoming event, then decide and apply everything it leads to.
+
+Live processing and replay share this path: the derived events are applied with the same ``evolve`` the moment
+they are decided, and a derived event that would change nothing (made redundant by an earlier sibling) is dropped
+rather than logged.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from engine.domain import events as ev
+from engine.domain.commands import Command, DispatchJob, KillJob
+from engine.domain.evolve import State, evolve
+from engine.domain.ids import derived_event_id
+from engine.domain.react import dispatch_command, react
+from engine.domain.state import JobStatus
+from engine.domain.timers import Timer, fire
+
+
+@dataclass(frozen=True)
+class Step:
+    state: State
+    changed: bool  # False: the incoming event was a duplicate, stale or for an unknown execution
+    events: list[ev.Event] = field(default_factory=list)  # derived events, in the order they were applied
+    commands: list[Command] = field(default_factory=list)
+
+
+def process(state: State, event: ev.Event, now: int) -> Step:
+    applied = evolve(state, event)
+    if applied is state:
+        return Step(state, changed=False)
+    state = applied
+    derived: list[ev.Event] = []
+    commands: list[Command] = []
+    pending: deque[ev.Event] = deque([event])
+    while pending:
+        cause = pending.popleft()
+        if cause is not event:
+            applied = evolve(state, cause)
+            if applied is state:
+                continue
+            state = applied
+            derived.append(cause)
+        decisions = react(state, cause, now)
+        commands += decisions.commands
+        for index, payload in enumerate(decisions.events):
+            pending.append(ev.Event(
+                event_id=derived_event_id(cause.event_id, index),
+                execution_id=cause.execution_id,
+                occurred_at=now,
+                producer="engine",
+                payload=payload,
+                causation_id=cause.event_id,
+                correlation_id=cause.correlation_id,
+            ))
+    return Step(state, changed=True, events=derived, commands=commands)
+
+
+def timer_event(state: State, timer: Timer, now: int) -> ev.Event | None:
+    """The event to log when ``timer`` is due, or None if it no longer applies."""
+    if state is None:
+        return None
+    payload = fire(state, timer)
+    if payload is None:
+        return None
+    return ev.Event(event_id=timer.event_id, execution_id=timer.execution_id, occurred_at=now, producer="engine",
+                    payload=payload)
+
+
+def recovery_commands(state: State) -> list[Command]:
+    """Commands to send again after a restart: a command may have been lost between its event and the crash.
+
+    Workers drop a dispatch they already hold, and the engine takes one result per attempt, so resending is safe.
+    """
+    if state is None or state.terminal:
+        return []
+    out: list[Command] = []
+    kill = state.stop_mode() == "kill"
+    for name, job in state.jobs.items():
+        if job.status is JobStatus.DISPATCHED and not kill:
+            out.append(dispatch_command(state, name))
+        elif job.status in (JobStatus.DISPATCHED, JobStatus.RUNNING) and kill:
+            out.append(KillJob(state.execution_id, name, job.attempt, "execution is stopping"))
+    return out
+
+
+__all__ = ["DispatchJob", "KillJob", "Step", "process", "recovery_commands", "timer_event"]

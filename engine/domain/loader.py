@@ -18,7 +18,15 @@ import yaml
 
 from engine.domain import units
 from engine.domain.problems import FlowInvalid, Problem
-from engine.domain.spec import DEFAULT_LEASE_MS, DEFAULT_MAX_LOST, DEFAULT_POOL, FailurePolicy, FlowSpec, JobSpec, RetryPolicy
+from engine.domain.spec import (
+    DEFAULT_LEASE_MS,
+    DEFAULT_MAX_LOST,
+    DEFAULT_POOL,
+    FailurePolicy,
+    FlowSpec,
+    JobSpec,
+    RetryPolicy,
+)
 from engine.domain.validation import MAX_NESTING_DEPTH, check_name, validate
 
 FLOW_KEYS = {"name", "description", "config", "nodes", "params", "failure_policy", "pool"}

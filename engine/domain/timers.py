@@ -43,7 +43,8 @@ def job_timers(state: ExecutionState, name: str) -> list[Timer]:
     if job.status is JobStatus.RUNNING and job.started_at is not None:
         out = [Timer(state.execution_id, name, job.attempt, TimerKind.LEASE, job.started_at + spec.lease_ms)]
         if spec.timeout_ms is not None:
-            out.append(Timer(state.execution_id, name, job.attempt, TimerKind.TIMEOUT, job.started_at + spec.timeout_ms))
+            due = job.started_at + spec.timeout_ms
+            out.append(Timer(state.execution_id, name, job.attempt, TimerKind.TIMEOUT, due))
         return out
     return []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from engine.domain import events as ev
@@ -11,7 +12,7 @@ from engine.domain.loader import load_flow
 from engine.domain.process import Step, process, timer_event
 from engine.domain.spec import FlowSpec
 from engine.domain.state import ExecutionState, JobState
-from engine.domain.timers import timers
+from engine.domain.timers import Timer, TimerKind, timers
 
 T0 = 1_700_000_000_000
 
@@ -25,6 +26,7 @@ class Harness:
         self.log: list[ev.Event] = []
         self.commands: list[Command] = []
         self._seq = 0
+        self.renewed: dict[tuple[str, int], int] = {}  # (job, attempt) -> last heartbeat, as the processor keeps it
 
     # -- feeding ------------------------------------------------------------------------------------------------
 
@@ -77,6 +79,10 @@ class Harness:
         else:
             self.fail(job)
 
+    def heartbeat(self, job: str) -> None:
+        """A worker heartbeat: renews the lease in the processor's index, never enters the execution state."""
+        self.renewed[(job, self.attempt(job))] = self.now
+
     # -- time ---------------------------------------------------------------------------------------------------
 
     def advance(self, ms: int) -> list[ev.Event]:
@@ -84,7 +90,8 @@ class Harness:
         self.now += ms
         fired = []
         while self.state is not None:
-            due = sorted((t for t in timers(self.state) if t.due_at <= self.now), key=lambda t: t.due_at)
+            due = sorted((t for t in map(self._renewed, timers(self.state)) if t.due_at <= self.now),
+                         key=lambda t: t.due_at)
             if not due:
                 break
             event = timer_event(self.state, due[0], self.now)
@@ -93,6 +100,13 @@ class Harness:
             fired.append(event)
             self.feed_event(event)
         return fired
+
+    def _renewed(self, timer: Timer) -> Timer:
+        beat = self.renewed.get((timer.job, timer.attempt))
+        if timer.kind is not TimerKind.LEASE or beat is None:
+            return timer
+        lease_ms = self.spec.by_name[timer.job].lease_ms
+        return replace(timer, due_at=max(timer.due_at, beat + lease_ms))
 
     # -- reading ------------------------------------------------------------------------------------------------
 

@@ -1,20 +1,32 @@
-"""The ``kafkaban`` command line."""
+"""The ``kafkaban`` command line: run the parts (dev, engine, worker, projector, api) and talk to the API."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from engine.client import ApiFailure, ApiUnreachable, call
+from engine.config import ConfigError, Settings
 from engine.domain.loader import check_flow
 from engine.domain.spec import FlowSpec
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STILL_RUNNING = 0, 1, 2, 3
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "REJECTED")
 
 
-def _flow_validate(args: argparse.Namespace) -> int:
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+# -- flows ------------------------------------------------------------------------------------------------------
+
+def _flow_validate(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
     try:
         text = path.read_text(encoding="utf-8")
@@ -40,7 +52,7 @@ def _flow_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if valid else EXIT_FAILED
 
 
-def _summary(spec: FlowSpec) -> dict[str, object]:
+def _summary(spec: FlowSpec) -> dict[str, Any]:
     return {
         "flow": spec.name,
         "version": spec.version_hash(),
@@ -52,10 +64,159 @@ def _summary(spec: FlowSpec) -> dict[str, object]:
     }
 
 
+def _flow_register(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.file)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        print(f"kafkaban: cannot read {path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    answer = call(settings.api_url, "POST", f"/api/v1/flows?name={path.stem}", raw=raw, content_type="text/yaml")
+    if args.json:
+        _print_json(answer)
+    else:
+        print(f"registered flow {answer['name']!r} version {answer['version']} ({answer['jobs']} jobs)")
+    return EXIT_OK
+
+
+# -- executions -------------------------------------------------------------------------------------------------
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"-p takes key=value, got {pair!r}")
+        out[key] = value
+    return out
+
+
+def _submit(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        params = _params(args.param)
+    except ValueError as exc:
+        print(f"kafkaban: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    body: dict[str, Any] = {"params": params, "submitter": args.submitter}
+    path = Path(args.flow)
+    if path.is_file():
+        body["definition"] = path.read_text(encoding="utf-8")
+        body["flow"] = path.stem
+    else:
+        body["flow"] = args.flow
+    if args.version:
+        body["version"] = args.version
+    if args.idempotency_key:
+        body["idempotency_key"] = args.idempotency_key
+    answer = call(settings.api_url, "POST", "/api/v1/executions", body)
+    execution_id = answer["execution_id"]
+    if not args.wait:
+        if args.json:
+            _print_json(answer)
+        else:
+            print(execution_id)
+        return EXIT_OK
+    deadline = time.monotonic() + args.timeout
+    status: dict[str, Any] = {"execution_id": execution_id, "status": answer.get("status", "SUBMITTED")}
+    while time.monotonic() < deadline:
+        try:
+            status = call(settings.api_url, "GET", f"/api/v1/executions/{execution_id}")
+        except ApiFailure as exc:
+            if exc.status != 404:  # not projected yet: keep waiting
+                raise
+        if status["status"] in TERMINAL:
+            break
+        time.sleep(0.1)
+    _show_status(status, args.json)
+    if status["status"] == "SUCCEEDED":
+        return EXIT_OK
+    if status["status"] in TERMINAL:
+        return EXIT_FAILED
+    print(f"kafkaban: still {status['status']} after {args.timeout:g} s", file=sys.stderr)
+    return EXIT_STILL_RUNNING
+
+
+def _show_status(status: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(status)
+        return
+    print(f"{status['execution_id']}  {status.get('flow_name', '')}  {status['status']}")
+    for error in status.get("errors") or []:
+        print(f"  error: {error}")
+    for job in status.get("jobs", []):
+        detail = job.get("error") or job.get("reason") or ""
+        attempt = f" (attempt {job['attempt']})" if job.get("attempt", 0) > 1 else ""
+        print(f"  {job['job']:<30} {job['status']:<11}{attempt} {detail}".rstrip())
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    _show_status(call(settings.api_url, "GET", f"/api/v1/executions/{args.execution_id}"), args.json)
+    return EXIT_OK
+
+
+def _executions(args: argparse.Namespace, settings: Settings) -> int:
+    query = f"?limit={args.limit}" + (f"&status={args.status}" if args.status else "") + (
+        f"&flow={args.flow}" if args.flow else "")
+    answer = call(settings.api_url, "GET", "/api/v1/executions" + query)
+    if args.json:
+        _print_json(answer)
+    else:
+        for row in answer["executions"]:
+            print(f"{row['execution_id']}  {row['flow_name']:<20} {row['status']:<10} {row['submitted_at']}")
+    return EXIT_OK
+
+
+def _cancel(args: argparse.Namespace, settings: Settings) -> int:
+    answer = call(settings.api_url, "POST", f"/api/v1/executions/{args.execution_id}/cancel",
+                  {"requested_by": args.by, "reason": args.reason})
+    if args.json:
+        _print_json(answer)
+    else:
+        print(f"cancel requested for {answer['execution_id']}")
+    return EXIT_OK
+
+
+# -- running the parts ------------------------------------------------------------------------------------------
+
+def _engine(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.processor.app import run
+
+    run(settings)
+    return EXIT_OK
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.runtime import run
+
+    run(settings, args.pool, args.slots, args.cpu, args.memory)
+    return EXIT_OK
+
+
+def _projector(args: argparse.Namespace, settings: Settings) -> int:
+    from projections.projector import run
+
+    run(settings)
+    return EXIT_OK
+
+
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.api.app import run
+
+    run(settings, args.host, args.port)
+    return EXIT_OK
+
+
+def _dev(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.dev import run
+
+    return run(settings, args.port, example=args.example)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kafkaban", description="Event-sourced workflow scheduler on Kafka.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+
     flow = commands.add_parser("flow", help="work with flow definitions")
     flow_commands = flow.add_subparsers(dest="flow_command", metavar="FLOW_COMMAND")
     flow_commands.required = True
@@ -63,13 +224,82 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", help="YAML flow file (Azkaban Flow 2.0 or Kafkaban)")
     validate.add_argument("--json", action="store_true", help="print a JSON report")
     validate.set_defaults(handler=_flow_validate)
+    register = flow_commands.add_parser("register", help="register a flow file with the API")
+    register.add_argument("file")
+    register.add_argument("--json", action="store_true")
+    register.set_defaults(handler=_flow_register)
+
+    submit = commands.add_parser("submit", help="run a registered flow (by name) or a flow file")
+    submit.add_argument("flow", metavar="FLOW_NAME_OR_FILE")
+    submit.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    submit.add_argument("--version", help="version hash of a registered flow (default: latest)")
+    submit.add_argument("--idempotency-key")
+    submit.add_argument("--submitter", default="cli")
+    submit.add_argument("--wait", action="store_true", help="wait for the end; exit 0 only when it SUCCEEDED")
+    submit.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits (then exit 3)")
+    submit.add_argument("--json", action="store_true")
+    submit.set_defaults(handler=_submit)
+
+    status = commands.add_parser("status", help="an execution with its jobs and attempts")
+    status.add_argument("execution_id")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_status)
+
+    executions = commands.add_parser("executions", help="list executions")
+    executions.add_argument("--status")
+    executions.add_argument("--flow")
+    executions.add_argument("--limit", type=int, default=50)
+    executions.add_argument("--json", action="store_true")
+    executions.set_defaults(handler=_executions)
+
+    cancel = commands.add_parser("cancel", help="cancel an execution")
+    cancel.add_argument("execution_id")
+    cancel.add_argument("--by", default="cli")
+    cancel.add_argument("--reason")
+    cancel.add_argument("--json", action="store_true")
+    cancel.set_defaults(handler=_cancel)
+
+    engine = commands.add_parser("engine", help="run an engine processor")
+    engine.set_defaults(handler=_engine)
+    worker = commands.add_parser("worker", help="run a worker of one pool")
+    worker.add_argument("--pool", default="default")
+    worker.add_argument("--slots", type=int, default=4)
+    worker.add_argument("--cpu", type=float, help="CPUs this worker offers (default: all)")
+    worker.add_argument("--memory", type=int, help="MiB this worker offers (default: all)")
+    worker.set_defaults(handler=_worker)
+    projector = commands.add_parser("projector", help="run the projector (Kafka -> PostgreSQL)")
+    projector.set_defaults(handler=_projector)
+    api = commands.add_parser("api", help="run the HTTP API")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    api.set_defaults(handler=_api)
+    dev = commands.add_parser("dev", help="run everything in one command, with an embedded broker and database")
+    dev.add_argument("--port", type=int, default=8080)
+    dev.add_argument("--example", action="store_true", help="register and submit the example flow once ready")
+    dev.set_defaults(handler=_dev)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.handler(args))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("pgserver", "faust", "mode", "aiokafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = Settings.from_env()
+        return int(args.handler(args, settings))
+    except ConfigError as exc:
+        print(f"kafkaban: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ApiUnreachable as exc:
+        print(f"kafkaban: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ApiFailure as exc:
+        print(f"kafkaban: {exc.message} (HTTP {exc.status})", file=sys.stderr)
+        for detail in exc.details or []:
+            print(f"  - {detail}", file=sys.stderr)
+        return EXIT_USAGE if exc.status in (400, 404, 409, 413, 422) else EXIT_FAILED
 
 
 if __name__ == "__main__":

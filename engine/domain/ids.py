@@ -25,3 +25,8 @@ def execution_id_for_key(flow_name: str, idempotency_key: str) -> str:
 def unit_interval(seed: str) -> float:
     """A number in [0, 1) derived from ``seed``: deterministic jitter without a random generator."""
     return uuid.uuid5(NAMESPACE, seed).int % 1_000_000 / 1_000_000
+
+
+def command_id(kind: str, execution_id: str, job: str, attempt: int) -> str:
+    """Id of a dispatch or kill command: the same command sent again carries the same id."""
+    return str(uuid.uuid5(NAMESPACE, f"{kind}/{execution_id}/{job}/{attempt}"))

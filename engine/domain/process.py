@@ -30,7 +30,7 @@ class Step:
 def process(state: State, event: ev.Event, now: int) -> Step:
     applied = evolve(state, event)
     if applied is state:
-        return Step(state, changed=False)
+        return Step(state, changed=False, commands=_kill_unwanted_start(state, event))
     state = applied
     derived: list[ev.Event] = []
     commands: list[Command] = []
@@ -56,6 +56,18 @@ def process(state: State, event: ev.Event, now: int) -> Step:
                 correlation_id=cause.correlation_id,
             ))
     return Step(state, changed=True, events=derived, commands=commands)
+
+
+def _kill_unwanted_start(state: State, event: ev.Event) -> list[Command]:
+    """A worker started an attempt the engine no longer wants (cancelled, or superseded): stop it."""
+    payload = event.payload
+    if state is None or not isinstance(payload, ev.JobStarted) or payload.job not in state.jobs:
+        return []
+    job = state.jobs[payload.job]
+    running_here = job.attempt == payload.attempt and job.status is JobStatus.RUNNING
+    if running_here or payload.attempt > job.attempt:
+        return []
+    return [KillJob(state.execution_id, payload.job, payload.attempt, "this attempt is no longer wanted")]
 
 
 def timer_event(state: State, timer: Timer, now: int) -> ev.Event | None:

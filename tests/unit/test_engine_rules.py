@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.domain import events as ev
+from engine.domain.commands import KillJob
 from engine.domain.ids import execution_id_for_key
 from engine.domain.react import backoff_ms
 from tests.support.harness import Harness
@@ -182,9 +183,12 @@ def test_stale_and_duplicate_reports_change_nothing():
     h.run("a", ok=False)
     assert h.attempt("a") == 2
     before = h.state
-    for payload in (ev.JobSucceeded("a", 1), ev.JobStarted("a", 1, "w9"), ev.JobFailed("a", 1, 1, "late")):
+    for payload in (ev.JobSucceeded("a", 1), ev.JobFailed("a", 1, 1, "late")):
         step = h.feed(payload)
         assert not step.changed and step.events == [] and step.commands == []
+    stale_start = h.feed(ev.JobStarted("a", 1, "w9"))
+    assert not stale_start.changed and stale_start.events == []
+    assert stale_start.commands == [KillJob(h.execution_id, "a", 1, "this attempt is no longer wanted")]
     assert h.state is before
     duplicate = h.log[0]
     assert not h.feed_event(duplicate).changed
@@ -354,7 +358,8 @@ def test_a_worker_starting_a_cancelled_attempt_is_killed():
     h.submit()
     h.start("a")
     h.feed(ev.CancelRequested("bob"), producer="api")
-    assert not h.start("b").changed  # b was cancelled while DISPATCHED: its late start is ignored
+    late = h.start("b")  # b was cancelled while DISPATCHED: its late start changes nothing and is killed
+    assert not late.changed and late.commands == [KillJob(h.execution_id, "b", 1, "this attempt is no longer wanted")]
     assert h.job("b").status == "CANCELLED"
 
 

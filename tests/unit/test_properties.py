@@ -118,10 +118,12 @@ def test_stale_attempt_reports_change_nothing(spec, data):
     h = run_random(spec, data)
     for name, job in h.state.jobs.items():
         for attempt in range(0, job.attempt):
-            for payload in (ev.JobStarted(name, attempt, "late"), ev.JobSucceeded(name, attempt),
-                            ev.JobFailed(name, attempt, 1, "late")):
+            for payload in (ev.JobSucceeded(name, attempt), ev.JobFailed(name, attempt, 1, "late")):
                 step = h.feed(payload)
                 assert not step.changed and not step.events and not step.commands
+            started = h.feed(ev.JobStarted(name, attempt, "late"))  # changes nothing; the attempt is killed
+            assert not started.changed and not started.events
+            assert [(k.job, k.attempt) for k in started.commands] == [(name, attempt)]
 
 
 @SETTINGS

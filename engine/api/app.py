@@ -1,0 +1,233 @@
+"""REST API under /api/v1. Writes produce events to Kafka; reads come from PostgreSQL.
+
+Every write waits (bounded) until the projector has passed the offset it produced, so a read right after it sees
+it; the answer carries that offset either way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from confluent_kafka import Producer
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from engine.clock import now_ms
+from engine.codec import codec, encode_event
+from engine.codec.records import envelope
+from engine.config import Settings
+from engine.domain import events as ev
+from engine.domain.ids import execution_id_for_key
+from engine.domain.loader import check_flow
+from engine.domain.spec import FlowSpec
+from engine.kafka import producer_config
+from projections import queries
+from projections.db import connect, migrate
+
+MAX_FLOW_BYTES = 1024 * 1024
+READ_YOUR_WRITES_TIMEOUT_S = 10.0
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"}
+
+
+class ApiError(HTTPException):
+    def __init__(self, status: int, message: str, details: Any = None) -> None:
+        super().__init__(status, message)
+        self.details = details
+
+
+class SubmitRequest(BaseModel):
+    flow: str | None = Field(None, description="Name of a registered flow")
+    version: str | None = Field(None, description="Version hash of the flow (default: the latest)")
+    definition: str | None = Field(None, description="An inline flow definition (YAML) instead of a name")
+    params: dict[str, str] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+    submitter: str = "api"
+
+
+class CancelRequest(BaseModel):
+    requested_by: str = "api"
+    reason: str | None = None
+
+
+class Writer:
+    """Produces records and reports where they landed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer = Producer(producer_config(settings))
+        self.lock = threading.Lock()
+
+    def produce(self, topic: str, key: str, value: bytes) -> tuple[int, int]:
+        result: dict[str, Any] = {}
+
+        def delivered(error: Any, message: Any) -> None:
+            result["error"], result["message"] = error, message
+
+        with self.lock:
+            self.producer.produce(topic, key=key.encode(), value=value, on_delivery=delivered)
+            self.producer.flush(30)
+        if result.get("error") is not None or "message" not in result:
+            raise ApiError(503, f"could not write to {topic}: {result.get('error') or 'no delivery report'}")
+        return result["message"].partition(), result["message"].offset()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    database_url = settings.require_database()
+    migrate(database_url)
+    writer = Writer(settings)
+    app = FastAPI(title="Kafkaban", version="0.1.0",
+                  description="Event-sourced workflow scheduler on Kafka: flows, executions, jobs.")
+
+    @contextmanager
+    def db() -> Iterator[psycopg.Connection]:
+        with connect(database_url, autocommit=True) as conn:
+            yield conn
+
+    def wait_projected(topic: str, partition: int, offset: int) -> bool:
+        deadline = time.monotonic() + READ_YOUR_WRITES_TIMEOUT_S
+        with db() as conn:
+            while time.monotonic() < deadline:
+                if queries.projected_offset(conn, topic, partition) > offset:
+                    return True
+                time.sleep(0.02)
+        return False
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        body: dict[str, Any] = {"status": exc.status_code, "message": exc.detail}
+        if isinstance(exc, ApiError) and exc.details is not None:
+            body["details"] = exc.details
+        return JSONResponse({"error": body}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
+                   for e in exc.errors()]
+        return JSONResponse({"error": {"status": 422, "message": "invalid request", "details": details}},
+                            status_code=422)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        with db() as conn:
+            conn.execute("SELECT 1")
+        return {"status": "ok"}
+
+    @app.post("/api/v1/flows", status_code=201)
+    async def register_flow(request: Request, name: str | None = Query(None)) -> dict[str, Any]:
+        body = await request.body()
+        if len(body) > MAX_FLOW_BYTES:
+            raise ApiError(413, f"flow definition is {len(body)} bytes; at most {MAX_FLOW_BYTES} are accepted")
+        try:
+            source = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, "flow definition must be UTF-8 text") from exc
+        spec, problems = check_flow(source, default_name=name or "flow")
+        if problems or spec is None:
+            raise ApiError(422, "invalid flow definition", [p.to_dict() for p in problems])
+        record = envelope({"event_id": str(uuid.uuid4()), "flow_name": spec.name, "occurred_at": now_ms(),
+                           "producer": "api"}, "flow_name",
+                          ("kafkaban.definitions.FlowRegistered",
+                           {"definition_hash": spec.version_hash(), "source": source, "registered_by": "api"}))
+        partition, offset = writer.produce(settings.definitions_topic, spec.name,
+                                           codec("definitions", settings.schema_registry_url).encode(record))
+        projected = wait_projected(settings.definitions_topic, partition, offset)
+        return {"name": spec.name, "version": spec.version_hash(), "jobs": len(spec.jobs), "offset": offset,
+                "partition": partition, "projected": projected}
+
+    @app.get("/api/v1/flows")
+    def list_flows() -> dict[str, Any]:
+        with db() as conn:
+            return {"flows": queries.list_flows(conn)}
+
+    @app.post("/api/v1/executions", status_code=202)
+    def submit(request: SubmitRequest) -> Any:
+        spec = resolve_flow(request)
+        missing = sorted(n for n, default in spec.params.items() if default is None and n not in request.params)
+        if missing:
+            raise ApiError(422, "missing required params: " + ", ".join(missing))
+        if request.idempotency_key:
+            execution_id = execution_id_for_key(spec.name, request.idempotency_key)
+            with db() as conn:
+                existing = queries.get_execution(conn, execution_id)
+            if existing is not None:
+                return JSONResponse({"execution_id": execution_id, "status": existing["status"],
+                                     "duplicate": True}, status_code=200)
+        else:
+            execution_id = str(uuid.uuid4())
+        event = ev.Event(str(uuid.uuid4()), execution_id, now_ms(), "api", ev.ExecutionSubmitted(
+            flow_name=spec.name, definition_hash=spec.version_hash(), definition=spec, params=request.params,
+            submitter=request.submitter, idempotency_key=request.idempotency_key))
+        partition, offset = writer.produce(settings.executions_topic, execution_id,
+                                           encode_event(event, settings.schema_registry_url))
+        projected = wait_projected(settings.executions_topic, partition, offset)
+        return {"execution_id": execution_id, "status": "SUBMITTED", "flow": spec.name,
+                "version": spec.version_hash(), "partition": partition, "offset": offset, "projected": projected}
+
+    def resolve_flow(request: SubmitRequest) -> FlowSpec:
+        if request.definition is not None:
+            if len(request.definition.encode()) > MAX_FLOW_BYTES:
+                raise ApiError(413, f"inline definition is larger than {MAX_FLOW_BYTES} bytes")
+            spec, problems = check_flow(request.definition, default_name=request.flow or "inline")
+            if problems or spec is None:
+                raise ApiError(422, "invalid flow definition", [p.to_dict() for p in problems])
+            return spec
+        if not request.flow:
+            raise ApiError(400, "give a flow name (flow) or an inline definition (definition)")
+        with db() as conn:
+            row = queries.flow_source(conn, request.flow, request.version)
+        if row is None:
+            what = f"flow {request.flow!r}" + (f" version {request.version}" if request.version else "")
+            raise ApiError(404, f"{what} is not registered")
+        spec, problems = check_flow(row["source"], default_name=request.flow)
+        if problems or spec is None:
+            raise ApiError(409, "the registered definition no longer validates",
+                           [p.to_dict() for p in problems])
+        return spec
+
+    @app.get("/api/v1/executions")
+    def list_executions(status: str | None = None, flow: str | None = None,
+                        limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+        with db() as conn:
+            return {"executions": queries.list_executions(conn, status, flow, limit)}
+
+    @app.get("/api/v1/executions/{execution_id}")
+    def get_execution(execution_id: str) -> dict[str, Any]:
+        with db() as conn:
+            found = queries.get_execution(conn, execution_id)
+        if found is None:
+            raise ApiError(404, f"execution {execution_id} not found")
+        return found
+
+    @app.post("/api/v1/executions/{execution_id}/cancel", status_code=202)
+    def cancel(execution_id: str, request: CancelRequest | None = None) -> dict[str, Any]:
+        request = request or CancelRequest()
+        with db() as conn:
+            found = queries.get_execution(conn, execution_id)
+        if found is None:
+            raise ApiError(404, f"execution {execution_id} not found")
+        if found["status"] in TERMINAL:
+            raise ApiError(409, f"execution {execution_id} already ended: {found['status']}")
+        event = ev.Event(str(uuid.uuid4()), execution_id, now_ms(), "api",
+                         ev.CancelRequested(request.requested_by, request.reason))
+        partition, offset = writer.produce(settings.executions_topic, execution_id,
+                                           encode_event(event, settings.schema_registry_url))
+        return {"execution_id": execution_id, "status": "CANCEL_REQUESTED", "partition": partition,
+                "offset": offset}
+
+    return app
+
+
+def run(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
+                log_level="warning")

@@ -1,0 +1,129 @@
+"""Configuration, read from environment variables in this one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, with the environment variable it comes from."""
+
+    bootstrap: str | None = None  # KAFKABAN_BOOTSTRAP: Kafka bootstrap servers (unset: `kafkaban dev` starts a broker)
+    database_url: str | None = None  # KAFKABAN_DATABASE_URL: PostgreSQL URL (unset: `kafkaban dev` starts one)
+    topic_prefix: str = "kafkaban"  # KAFKABAN_TOPIC_PREFIX
+    schema_registry_url: str | None = None  # KAFKABAN_SCHEMA_REGISTRY_URL: Confluent framing when set
+    partitions: int = 6  # KAFKABAN_PARTITIONS: partitions of topics created at start-up
+    replication: int = 1  # KAFKABAN_REPLICATION: replication factor of created topics
+    session_timeout_ms: int = 10_000  # KAFKABAN_SESSION_TIMEOUT_MS: consumer-group session timeout
+    processing_guarantee: str = "at_least_once"  # KAFKABAN_PROCESSING_GUARANTEE: or exactly_once (Apache Kafka)
+    api_url: str = "http://127.0.0.1:8080"  # KAFKABAN_URL: where the CLI finds the API
+    api_host: str = "127.0.0.1"  # KAFKABAN_API_HOST
+    api_port: int = 8080  # KAFKABAN_API_PORT
+    kill_grace_s: float = 5.0  # KAFKABAN_KILL_GRACE: seconds between SIGTERM and SIGKILL of a killed job
+    drain_timeout_s: float = 30.0  # KAFKABAN_DRAIN_TIMEOUT: how long a stopping worker lets running jobs finish
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        guarantee = env.get("KAFKABAN_PROCESSING_GUARANTEE", "at_least_once")
+        if guarantee not in ("at_least_once", "exactly_once"):
+            raise ConfigError(f"KAFKABAN_PROCESSING_GUARANTEE must be at_least_once or exactly_once, got {guarantee!r}")
+        settings = cls(
+            bootstrap=env.get("KAFKABAN_BOOTSTRAP") or None,
+            database_url=env.get("KAFKABAN_DATABASE_URL") or None,
+            topic_prefix=env.get("KAFKABAN_TOPIC_PREFIX") or "kafkaban",
+            schema_registry_url=env.get("KAFKABAN_SCHEMA_REGISTRY_URL") or None,
+            partitions=_int(env, "KAFKABAN_PARTITIONS", 6),
+            replication=_int(env, "KAFKABAN_REPLICATION", 1),
+            session_timeout_ms=_int(env, "KAFKABAN_SESSION_TIMEOUT_MS", 10_000),
+            processing_guarantee=guarantee,
+            api_url=(env.get("KAFKABAN_URL") or "http://127.0.0.1:8080").rstrip("/"),
+            api_host=env.get("KAFKABAN_API_HOST") or "127.0.0.1",
+            api_port=_int(env, "KAFKABAN_API_PORT", 8080),
+            kill_grace_s=_float(env, "KAFKABAN_KILL_GRACE", 5.0),
+            drain_timeout_s=_float(env, "KAFKABAN_DRAIN_TIMEOUT", 30.0),
+        )
+        if settings.partitions < 1:
+            raise ConfigError("KAFKABAN_PARTITIONS must be at least 1")
+        return settings
+
+    def require_bootstrap(self) -> str:
+        if not self.bootstrap:
+            raise ConfigError("KAFKABAN_BOOTSTRAP is not set (or run `kafkaban dev`, which starts a broker)")
+        return self.bootstrap
+
+    def require_database(self) -> str:
+        if not self.database_url:
+            raise ConfigError("KAFKABAN_DATABASE_URL is not set (or run `kafkaban dev`, which starts PostgreSQL)")
+        return self.database_url
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    # -- topic names ----------------------------------------------------------------------------------------------
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"
+
+    def dispatch_topic(self, pool: str) -> str:
+        return f"{self.topic_prefix}.dispatch.{pool}"
+
+    @property
+    def executions_topic(self) -> str:
+        return self.topic("executions")
+
+    @property
+    def heartbeats_topic(self) -> str:
+        return self.topic("heartbeats")
+
+    @property
+    def control_topic(self) -> str:
+        return self.topic("control")
+
+    @property
+    def deadletter_topic(self) -> str:
+        return self.topic("deadletter")
+
+    @property
+    def logs_topic(self) -> str:
+        return self.topic("logs")
+
+    @property
+    def definitions_topic(self) -> str:
+        return self.topic("definitions")
+
+    @property
+    def schedules_topic(self) -> str:
+        return self.topic("schedules")
+
+    def base_topics(self) -> list[str]:
+        return [self.executions_topic, self.heartbeats_topic, self.control_topic, self.deadletter_topic,
+                self.logs_topic, self.definitions_topic, self.schedules_topic, self.dispatch_topic("default")]

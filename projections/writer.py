@@ -1,0 +1,162 @@
+"""Turns decoded records into rows. Runs inside the projector's transaction; knows nothing of Kafka."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import OrderedDict
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from engine.codec.json_events import event_from_json, event_to_json
+from engine.codec.records import plain_record
+from engine.domain import events as ev
+from engine.domain.evolve import evolve
+from engine.domain.loader import check_flow
+from engine.domain.state import ExecutionState
+
+
+def ts(ms: int | None) -> dt.datetime | None:
+    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+
+
+class ExecutionWriter:
+    """Folds execution events with the engine's own ``evolve`` and writes the resulting rows."""
+
+    def __init__(self, cache_size: int = 10_000) -> None:
+        self.cache: OrderedDict[str, ExecutionState | None] = OrderedDict()
+        self.cache_size = cache_size
+
+    def forget(self) -> None:
+        self.cache.clear()
+
+    def _state(self, conn: psycopg.Connection, execution_id: str) -> ExecutionState | None:
+        if execution_id in self.cache:
+            self.cache.move_to_end(execution_id)
+            return self.cache[execution_id]
+        state = None
+        rows = conn.execute("SELECT type, event_id, execution_id, occurred_at, producer, causation_id, "
+                            "correlation_id, payload FROM events WHERE execution_id = %s "
+                            "ORDER BY partition, \"offset\"", (execution_id,))
+        for row in rows:
+            state = evolve(state, event_from_row(row))
+        return state
+
+    def _remember(self, execution_id: str, state: ExecutionState | None) -> None:
+        self.cache[execution_id] = state
+        self.cache.move_to_end(execution_id)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+
+    def write(self, conn: psycopg.Connection, event: ev.Event, topic: str, partition: int, offset: int) -> bool:
+        """Store the event and update the views; False when it was a duplicate (nothing changes)."""
+        data = event_to_json(event)
+        before = self._state(conn, event.execution_id)  # read before the insert: the state without this event
+        inserted = conn.execute(
+            "INSERT INTO events (event_id, execution_id, topic, partition, \"offset\", type, producer, occurred_at, "
+            "causation_id, correlation_id, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (event_id) DO NOTHING",
+            (event.event_id, event.execution_id, topic, partition, offset, event.type, event.producer,
+             ts(event.occurred_at), event.causation_id, event.correlation_id, Jsonb(data["payload"])),
+        ).rowcount
+        if not inserted:
+            return False
+        after = evolve(before, event)
+        self._remember(event.execution_id, after)
+        if after is None or after is before:
+            return True
+        self._write_execution(conn, after)
+        if isinstance(event.payload, ev.ExecutionSubmitted):
+            touched = list(after.jobs)
+        else:
+            touched = [name for name in {getattr(e, "job", None) for e in (event.payload,)} if name in after.jobs]
+        self._write_jobs(conn, after, touched)  # type: ignore[arg-type]
+        return True
+
+    def _write_execution(self, conn: psycopg.Connection, s: ExecutionState) -> None:
+        conn.execute(
+            "INSERT INTO executions (execution_id, flow_name, version, status, params, submitter, idempotency_key, "
+            "schedule_id, logical_time, submitted_at, started_at, ended_at, errors, cancel_requested_by, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now()) "
+            "ON CONFLICT (execution_id) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.started_at, "
+            "ended_at = EXCLUDED.ended_at, errors = EXCLUDED.errors, "
+            "cancel_requested_by = EXCLUDED.cancel_requested_by, updated_at = now()",
+            (s.execution_id, s.flow.name, s.definition_hash, s.status.value, Jsonb(dict(s.params)), s.submitter,
+             s.idempotency_key, s.schedule_id, ts(s.logical_time), ts(s.submitted_at), ts(s.started_at),
+             ts(s.ended_at), Jsonb(list(s.errors)), s.cancel_requested_by),
+        )
+
+    def _write_jobs(self, conn: psycopg.Connection, s: ExecutionState, names: list[str]) -> None:
+        job_rows, run_rows = [], []
+        for name in names:
+            job = s.jobs[name]
+            pool = s.flow.by_name[name].pool
+            outputs = Jsonb({k: _json_value(v) for k, v in job.outputs.items()})
+            job_rows.append((s.execution_id, name, job.status.value, job.attempt, pool, job.worker_id,
+                             ts(job.started_at), ts(job.ended_at), job.exit_code, job.error, job.reason, outputs))
+            if job.attempt > 0:
+                run_rows.append((s.execution_id, name, job.attempt, job.status.value, pool, job.worker_id,
+                                 ts(job.started_at), ts(job.ended_at), job.exit_code, job.error, outputs))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO jobs (execution_id, job, status, attempt, pool, worker_id, started_at, ended_at, "
+                "exit_code, error, reason, outputs) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (execution_id, job) DO UPDATE SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, "
+                "worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, "
+                "exit_code = EXCLUDED.exit_code, error = EXCLUDED.error, reason = EXCLUDED.reason, "
+                "outputs = EXCLUDED.outputs", job_rows)
+            if run_rows:
+                cur.executemany(
+                    "INSERT INTO job_runs (execution_id, job, attempt, status, pool, worker_id, started_at, "
+                    "ended_at, exit_code, error, outputs) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (execution_id, job, attempt) DO UPDATE SET status = EXCLUDED.status, "
+                    "worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at, "
+                    "ended_at = EXCLUDED.ended_at, exit_code = EXCLUDED.exit_code, error = EXCLUDED.error, "
+                    "outputs = EXCLUDED.outputs", run_rows)
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def event_from_row(row: tuple[Any, ...]) -> ev.Event:
+    type_, event_id, execution_id, occurred_at, producer, causation_id, correlation_id, payload = row
+    return event_from_json({
+        "type": type_, "event_id": event_id, "execution_id": execution_id,
+        "occurred_at": round(occurred_at.timestamp() * 1000), "producer": producer, "causation_id": causation_id,
+        "correlation_id": correlation_id, "payload": payload,
+    })
+
+
+def write_flow(conn: psycopg.Connection, decoded: dict[str, Any]) -> None:
+    record = plain_record(decoded)
+    body = record["payload"]
+    spec, _ = check_flow(body["source"], default_name=record["flow_name"])
+    jobs = len(spec.jobs) if spec is not None else 0
+    conn.execute(
+        "INSERT INTO flows (name, version, source, jobs, registered_by, registered_at) VALUES (%s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (name, version) DO NOTHING",
+        (record["flow_name"], body["definition_hash"], body["source"], jobs, body["registered_by"],
+         ts(record["occurred_at"])),
+    )
+
+
+def write_dead_letter(conn: psycopg.Connection, topic: str, partition: int, offset: int,
+                      headers: dict[str, bytes], key: bytes | None, value: bytes | None) -> None:
+    def header(name: str) -> str | None:
+        raw = headers.get(name)
+        return raw.decode(errors="replace") if raw is not None else None
+
+    source_partition, source_offset = header("kafkaban.source.partition"), header("kafkaban.source.offset")
+    conn.execute(
+        "INSERT INTO deadletters (topic, partition, \"offset\", reason, source_topic, source_partition, "
+        "source_offset, key, value) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (topic, partition, offset, header("kafkaban.reason") or "unknown", header("kafkaban.source.topic"),
+         int(source_partition) if source_partition else None, int(source_offset) if source_offset else None,
+         key, value),
+    )

@@ -1,0 +1,368 @@
+"""The worker process: one consumer group per pool, slots and resources, heartbeats, logs, kills, drain.
+
+Back-pressure goes through the consumer: with no free slot (or not enough free cpu/memory for the next job) the
+worker pauses its partitions and keeps polling only to stay in the group. A dispatch's offset is stored once its
+JobStarted is sent, so a worker that dies before starting a job hands it back to the group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from confluent_kafka import OFFSET_END, Consumer, Message, Producer, TopicPartition
+
+from engine.clock import now_ms
+from engine.codec import DecodeError, codec, encode_event
+from engine.codec.records import dispatch_from_record, envelope, kill_from_record
+from engine.config import Settings
+from engine.domain import events as ev
+from engine.domain.commands import DispatchJob
+from engine.kafka import consumer_config, ensure_topics, producer_config, send_dead_letter
+from workers.jobs import JobSetupError, OutputError, launch, read_outputs
+
+log = logging.getLogger("kafkaban.worker")
+AttemptKey = tuple[str, str, int]
+
+
+@dataclass
+class Attempt:
+    dispatch: DispatchJob
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+    killed_because: str | None = None
+    handed_back: bool = False
+    next_heartbeat: float = 0.0
+    log_seq: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def key(self) -> AttemptKey:
+        return (self.dispatch.execution_id, self.dispatch.job, self.dispatch.attempt)
+
+
+class Worker:
+    def __init__(self, settings: Settings, pool: str = "default", slots: int = 4, cpu: float | None = None,
+                 memory_mb: int | None = None, worker_id: str | None = None) -> None:
+        if slots < 1:
+            raise ValueError("a worker needs at least one slot")
+        self.settings = settings
+        self.pool = pool
+        self.slots = slots
+        self.cpu = float(cpu if cpu is not None else os.cpu_count() or 1)
+        self.memory_mb = int(memory_mb if memory_mb is not None else _total_memory_mb())
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.registry = settings.schema_registry_url
+        self.producer = Producer(producer_config(settings))
+        self.running: dict[AttemptKey, Attempt] = {}
+        self.killed: OrderedDict[AttemptKey, str] = OrderedDict()
+        self.seen: OrderedDict[AttemptKey, None] = OrderedDict()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.ready = threading.Event()
+        self.slot_freed = threading.Event()
+
+    # -- reporting ----------------------------------------------------------------------------------------------
+
+    def _report(self, execution_id: str, payload: ev.Payload) -> None:
+        event = ev.Event(str(uuid.uuid4()), execution_id, now_ms(), "worker", payload)
+        self.producer.produce(self.settings.executions_topic, key=execution_id.encode(),
+                              value=encode_event(event, self.registry))
+        self.producer.poll(0)
+
+    def _send(self, topic: str, short: str, key: str, key_field: str, record: str, body: dict[str, Any]) -> None:
+        data = envelope({"event_id": str(uuid.uuid4()), key_field: key, "occurred_at": now_ms(),
+                         "producer": "worker"}, key_field, (f"kafkaban.{short}.{record}", body))
+        self.producer.produce(topic, key=key.encode(), value=codec(short, self.registry).encode(data))
+        self.producer.poll(0)
+
+    # -- main loop ----------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        topic = self.settings.dispatch_topic(self.pool)
+        ensure_topics(self.settings, [*self.settings.base_topics(), topic])
+        consumer = Consumer(consumer_config(
+            self.settings, f"{self.settings.topic_prefix}.workers.{self.pool}",
+            **{"enable.auto.commit": True, "enable.auto.offset.store": False, "max.poll.interval.ms": 86_400_000},
+        ))
+        paused = False
+
+        def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
+            if paused:
+                c.pause(partitions)
+            self.ready.set()
+
+        consumer.subscribe([topic], on_assign=on_assign)
+        threads = [threading.Thread(target=self._control_loop, daemon=True, name="control"),
+                   threading.Thread(target=self._heartbeat_loop, daemon=True, name="heartbeats")]
+        for thread in threads:
+            thread.start()
+        held: tuple[DispatchJob, Message] | None = None
+        log.info("worker %s serving pool %s with %d slots", self.worker_id, self.pool, self.slots)
+        try:
+            while not self.stopping.is_set():
+                if held is not None and self._fits(held[0]):
+                    self._start(*held, consumer)
+                    held = None
+                full = held is not None or len(self.running) >= self.slots
+                if full != paused:
+                    (consumer.pause if full else consumer.resume)(consumer.assignment())
+                    paused = full
+                message = consumer.poll(0.2)
+                if message is None:
+                    continue
+                if message.error():
+                    log.warning("consumer error: %s", message.error())
+                    continue
+                dispatch = self._decode_dispatch(message, consumer)
+                if dispatch is None:
+                    continue
+                if self._fits(dispatch):
+                    self._start(dispatch, message, consumer)
+                else:
+                    held = (dispatch, message)
+        finally:
+            # the held dispatch's offset was never stored: the group hands it to another worker
+            consumer.close()
+            self._drain()
+            self.producer.flush(10)
+
+    def _decode_dispatch(self, message: Message, consumer: Consumer) -> DispatchJob | None:
+        try:
+            dispatch = dispatch_from_record(codec("dispatch", self.registry).decode(message.value()), self.pool)
+        except DecodeError as exc:
+            send_dead_letter(self.producer, self.settings, message.key(), message.value(), exc.reason,
+                             message.topic(), message.partition(), message.offset())
+            consumer.store_offsets(message)
+            return None
+        key = (dispatch.execution_id, dispatch.job, dispatch.attempt)
+        with self.lock:
+            duplicate = key in self.seen or key in self.killed
+            _remember(self.seen, key)
+        if duplicate:
+            consumer.store_offsets(message)  # a command sent again, or an attempt killed before it started
+            return None
+        if dispatch.cpu > self.cpu or dispatch.memory_mb > self.memory_mb:
+            self._report(dispatch.execution_id, ev.JobFailed(
+                dispatch.job, dispatch.attempt, None,
+                f"needs {dispatch.cpu:g} cpu and {dispatch.memory_mb} MiB; worker {self.worker_id} of pool "
+                f"{self.pool} has {self.cpu:g} cpu and {self.memory_mb} MiB"))
+            consumer.store_offsets(message)
+            return None
+        return dispatch
+
+    def _fits(self, dispatch: DispatchJob) -> bool:
+        with self.lock:
+            if len(self.running) >= self.slots:
+                return False
+            cpu = sum(a.dispatch.cpu for a in self.running.values())
+            memory = sum(a.dispatch.memory_mb for a in self.running.values())
+        return cpu + dispatch.cpu <= self.cpu and memory + dispatch.memory_mb <= self.memory_mb
+
+    def _start(self, dispatch: DispatchJob, message: Message, consumer: Consumer) -> None:
+        attempt = Attempt(dispatch, Path(tempfile.mkdtemp(prefix="kafkaban-job-")))
+        with self.lock:
+            self.running[attempt.key] = attempt
+        self._report(dispatch.execution_id, ev.JobStarted(dispatch.job, dispatch.attempt, self.worker_id))
+        consumer.store_offsets(message)
+        threading.Thread(target=self._run_attempt, args=(attempt,), daemon=True,
+                         name=f"job-{dispatch.job}-{dispatch.attempt}").start()
+
+    # -- one attempt --------------------------------------------------------------------------------------------
+
+    def _run_attempt(self, attempt: Attempt) -> None:
+        d = attempt.dispatch
+        output_file = attempt.workdir / "output.json"
+        try:
+            try:
+                plan = launch(d, output_file, os.environ)
+            except JobSetupError as exc:
+                self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None, str(exc)))
+                return
+            exit_code = 0
+            last_error = ""
+            if plan.argv is not None:
+                with attempt.lock:
+                    if attempt.killed_because is not None:
+                        self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None,
+                                                                  f"killed: {attempt.killed_because}"))
+                        return
+                    attempt.process = subprocess.Popen(plan.argv, env=plan.env, cwd=attempt.workdir,
+                                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                       stdin=subprocess.DEVNULL, start_new_session=True)
+                process = attempt.process
+                assert process.stdout is not None and process.stderr is not None
+                readers = [threading.Thread(target=self._pump, args=(attempt, process.stdout, "stdout")),
+                           threading.Thread(target=self._pump, args=(attempt, process.stderr, "stderr"))]
+                for reader in readers:
+                    reader.start()
+                exit_code = process.wait()
+                for reader in readers:
+                    reader.join()
+                last_error = getattr(attempt, "last_stderr", "")
+            if attempt.handed_back:
+                log.warning("attempt %s handed back: its lease will expire and it will run again", attempt.key)
+                return
+            if attempt.killed_because is not None:
+                self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, exit_code,
+                                                          f"killed: {attempt.killed_because}"))
+            elif exit_code != 0:
+                detail = f": {last_error}" if last_error else ""
+                self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, exit_code,
+                                                          f"exit code {exit_code}{detail}"))
+            else:
+                try:
+                    outputs = read_outputs(output_file)
+                except OutputError as exc:
+                    self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, 0, str(exc)))
+                else:
+                    self._report(d.execution_id, ev.JobSucceeded(d.job, d.attempt, 0, outputs))
+        except Exception as exc:  # a worker bug must still end the attempt visibly
+            log.exception("attempt %s crashed the worker thread", attempt.key)
+            self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None, f"worker error: {exc}"))
+        finally:
+            self.producer.flush(10)
+            with self.lock:
+                self.running.pop(attempt.key, None)
+            self.slot_freed.set()
+            with contextlib.suppress(OSError):
+                for child in attempt.workdir.iterdir():
+                    child.unlink()
+                attempt.workdir.rmdir()
+
+    def _pump(self, attempt: Attempt, stream: BinaryIO, name: str) -> None:
+        d = attempt.dispatch
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+            if name == "stderr" and line.strip():
+                attempt.last_stderr = line.strip()[:500]  # type: ignore[attr-defined]
+            with attempt.lock:
+                seq = attempt.log_seq
+                attempt.log_seq += 1
+            self._send(self.settings.logs_topic, "logs", d.execution_id, "execution_id", "LogLine",
+                       {"job": d.job, "attempt": d.attempt, "stream": name, "seq": seq, "line": line})
+        stream.close()
+
+    # -- kills --------------------------------------------------------------------------------------------------
+
+    def kill(self, key: AttemptKey, reason: str, hand_back: bool = False) -> None:
+        with self.lock:
+            _remember(self.killed, key, reason)
+            attempt = self.running.get(key)
+        if attempt is None:
+            return
+        with attempt.lock:
+            attempt.killed_because = reason
+            attempt.handed_back = hand_back
+            process = attempt.process
+        if process is None or process.poll() is not None:
+            return
+        log.info("killing %s: %s", key, reason)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+
+        def escalate() -> None:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+
+        timer = threading.Timer(self.settings.kill_grace_s, escalate)
+        timer.daemon = True
+        timer.start()
+
+    def _control_loop(self) -> None:
+        topic = self.settings.control_topic
+        consumer = Consumer(consumer_config(self.settings, f"{self.settings.topic_prefix}.control.{self.worker_id}",
+                                            **{"enable.auto.commit": False}))
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            # every worker reads every kill from now on; no group, so no join to wait for
+            consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
+            while not self.stopping.is_set():
+                message = consumer.poll(0.2)
+                if message is None or message.error():
+                    continue
+                try:
+                    kill = kill_from_record(codec("control", self.registry).decode(message.value()))
+                except (DecodeError, KeyError, TypeError) as exc:
+                    log.warning("undecodable control record at %s: %s", message.offset(), exc)
+                    continue
+                self.kill((kill.execution_id, kill.job, kill.attempt), kill.reason)
+        finally:
+            consumer.close()
+
+    # -- heartbeats ---------------------------------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        next_worker_beat = 0.0
+        while not self.stopping.wait(0.2):
+            now = time.monotonic()
+            with self.lock:
+                attempts = list(self.running.values())
+            for attempt in attempts:
+                if now >= attempt.next_heartbeat and not attempt.handed_back:
+                    attempt.next_heartbeat = now + attempt.dispatch.lease_ms / 3000
+                    d = attempt.dispatch
+                    self._send(self.settings.heartbeats_topic, "heartbeats", d.execution_id, "execution_id",
+                               "AttemptHeartbeat", {"job": d.job, "attempt": d.attempt, "worker_id": self.worker_id})
+            if now >= next_worker_beat:
+                next_worker_beat = now + 5
+                running = [f"{e}/{j}/{a}" for e, j, a in (a.key for a in attempts)]
+                self._send(self.settings.heartbeats_topic, "heartbeats", self.worker_id, "execution_id",
+                           "WorkerHeartbeat", {"worker_id": self.worker_id, "pool": self.pool,
+                                               "slots": self.slots, "running": running})
+
+    # -- stopping -----------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _drain(self) -> None:
+        """Let running attempts finish; after the drain timeout, kill them and hand them back (lease expiry)."""
+        deadline = time.monotonic() + self.settings.drain_timeout_s
+        while self.running and time.monotonic() < deadline:
+            self.slot_freed.wait(0.2)
+            self.slot_freed.clear()
+        for key in list(self.running):
+            self.kill(key, "worker stopped", hand_back=True)
+        end = time.monotonic() + self.settings.kill_grace_s + 2
+        while self.running and time.monotonic() < end:
+            time.sleep(0.1)
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any = None, limit: int = 100_000) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)
+
+
+def _total_memory_mb() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (ValueError, OSError):
+        return 1024
+
+
+def run(settings: Settings, pool: str, slots: int, cpu: float | None = None, memory_mb: int | None = None) -> None:
+    worker = Worker(settings, pool, slots, cpu, memory_mb)
+
+    def on_signal(signum: int, frame: Any) -> None:
+        log.info("signal %d: finishing running attempts, taking no new ones", signum)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    worker.run()

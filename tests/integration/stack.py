@@ -1,0 +1,130 @@
+"""Runs Kafkaban's parts as real processes on one broker and database, for the integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from engine.client import ApiFailure, call
+from engine.config import Settings
+from engine.embedded import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"}
+
+
+class Stack:
+    def __init__(self, bootstrap: str, database_url: str, log_dir: Path) -> None:
+        self.prefix = f"t{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        self.log_dir = log_dir
+        self.env = {
+            **os.environ,
+            "KAFKABAN_BOOTSTRAP": bootstrap,
+            "KAFKABAN_DATABASE_URL": database_url,
+            "KAFKABAN_TOPIC_PREFIX": self.prefix,
+            "KAFKABAN_PARTITIONS": "3",
+            "KAFKABAN_SESSION_TIMEOUT_MS": "6000",
+            "KAFKABAN_KILL_GRACE": "2",
+            "KAFKABAN_DRAIN_TIMEOUT": "5",
+            "KAFKABAN_API_PORT": str(self.port),
+            "PYTHONUNBUFFERED": "1",
+            # python jobs of the tests import tests.integration.jobs
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        self.settings = Settings.from_env(self.env)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def spawn(self, name: str, *argv: str) -> subprocess.Popen[bytes]:
+        log = open(self.log_dir / f"{name}.log", "ab")  # closed when the process ends
+        process = subprocess.Popen([sys.executable, "-m", "engine.cli", *argv], env=self.env, stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.processes[name] = process
+        return process
+
+    def start(self) -> None:
+        self.spawn("engine", "engine")
+        self.spawn("projector", "projector")
+        self.spawn("worker-default", "worker", "--pool", "default", "--slots", "4")
+        self.spawn("api", "api")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited while starting:\n{self.log(name)}")
+            try:
+                call(self.url, "GET", "/healthz", timeout=2)
+                return
+            except Exception:
+                time.sleep(0.2)
+        raise TimeoutError("the stack did not start within 60 s")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {name} ---\n{self.log(name)}" for name in self.processes)
+
+    # -- API --------------------------------------------------------------------------------------------------------
+
+    def api(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        return call(self.url, method, path, body, **kwargs)
+
+    def register(self, source: str) -> dict[str, Any]:
+        return self.api("POST", "/api/v1/flows", raw=source.encode(), content_type="text/yaml")
+
+    def submit(self, flow: str | None = None, definition: str | None = None, **params: str) -> str:
+        body: dict[str, Any] = {"params": params}
+        if flow:
+            body["flow"] = flow
+        if definition:
+            body["definition"] = definition
+        return str(self.api("POST", "/api/v1/executions", body)["execution_id"])
+
+    def execution(self, execution_id: str) -> dict[str, Any] | None:
+        try:
+            return self.api("GET", f"/api/v1/executions/{execution_id}")
+        except ApiFailure as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def wait_for(self, execution_id: str, statuses: set[str] | None = None, timeout: float = 60,
+                 job: str | None = None) -> dict[str, Any]:
+        """Poll until the execution (or one of its jobs) reaches one of ``statuses`` (default: terminal)."""
+        wanted = statuses or TERMINAL
+        deadline = time.monotonic() + timeout
+        found: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            found = self.execution(execution_id)
+            if found is not None:
+                status = found["status"] if job is None else self.job(found, job)["status"]
+                if status in wanted:
+                    return found
+            time.sleep(0.1)
+        raise AssertionError(f"{execution_id} did not reach {wanted} in {timeout} s: "
+                             f"{json.dumps(found, indent=1)}\n{self.logs()}")
+
+    @staticmethod
+    def job(execution: dict[str, Any], name: str) -> dict[str, Any]:
+        return next(j for j in execution["jobs"] if j["job"] == name)

@@ -8,7 +8,6 @@ Ctrl-C or SIGTERM stops every one of them, and a child whose parent dies is ende
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -20,17 +19,10 @@ from typing import IO, Any
 
 from engine.client import ApiFailure, ApiUnreachable, call
 from engine.config import Settings
-from engine.embedded import EmbeddedBroker, EmbeddedPostgres, start_broker, start_postgres
+from engine.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent, start_broker, start_postgres
 
 PARTS = [("engine", ["engine"]), ("worker", ["worker", "--pool", "default", "--slots", "4"]),
          ("projector", ["projector"]), ("api", ["api"])]
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """In a child, before exec: receive SIGTERM when the parent process dies (Linux)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _pump(name: str, stream: IO[bytes], width: int) -> None:

@@ -4,6 +4,7 @@ PostgreSQL (pgserver). Used by `kafkaban dev`, the tests and the benchmarks when
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -14,6 +15,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+try:  # looked up once here: the child between fork and exec must not load libraries (other threads may hold locks)
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _prctl = None
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: receive SIGTERM when the parent dies (Linux), so nothing outlives its owner."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -70,7 +83,7 @@ def start_broker(port: int | None = None, log_path: Path | None = None) -> Embed
     process = subprocess.Popen(
         [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
          "--storage-engine", "memory://tansu/"],
-        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
     )
     try:
         wait_for_port("127.0.0.1", port)

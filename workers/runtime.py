@@ -30,6 +30,7 @@ from engine.codec.records import dispatch_from_record, envelope, kill_from_recor
 from engine.config import Settings
 from engine.domain import events as ev
 from engine.domain.commands import DispatchJob
+from engine.embedded import die_with_parent
 from engine.kafka import consumer_config, ensure_topics, producer_config, send_dead_letter
 from workers.jobs import JobSetupError, OutputError, launch, read_outputs
 
@@ -201,7 +202,8 @@ class Worker:
                         return
                     attempt.process = subprocess.Popen(plan.argv, env=plan.env, cwd=attempt.workdir,
                                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                       stdin=subprocess.DEVNULL, start_new_session=True)
+                                                       stdin=subprocess.DEVNULL, start_new_session=True,
+                                                       preexec_fn=die_with_parent)
                 process = attempt.process
                 assert process.stdout is not None and process.stderr is not None
                 readers = [threading.Thread(target=self._pump, args=(attempt, process.stdout, "stdout")),

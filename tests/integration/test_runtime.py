@@ -36,6 +36,16 @@ def wait_pid_gone(pid: int, timeout: float = 15) -> bool:
     return False
 
 
+def read_pid(path: Path, timeout: float = 15) -> int:
+    """The pid a job wrote (RUNNING is reported just before the process starts, so wait for the file)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text())
+        time.sleep(0.05)
+    raise AssertionError(f"no pid in {path} after {timeout} s")
+
+
 def test_diamond_flow_succeeds(stack: Stack):
     stack.register("""
 name: diamond
@@ -88,7 +98,7 @@ nodes:
     execution = stack.wait_for(execution_id, timeout=30)
     assert execution["status"] == "FAILED"
     assert "timed out" in stack.job(execution, "slow")["error"]
-    assert wait_pid_gone(int(pid_file.read_text())), "the timed-out process is still running"
+    assert wait_pid_gone(read_pid(pid_file)), "the timed-out process is still running"
 
 
 def test_cancel_kills_a_running_job(stack: Stack, tmp_path: Path):
@@ -101,10 +111,7 @@ nodes:
   - {name: after, type: noop, dependsOn: [long]}
 """, pid_file=str(pid_file))
     stack.wait_for(execution_id, {"RUNNING"}, job="long")
-    deadline = time.monotonic() + 10
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    pid = int(pid_file.read_text())
+    pid = read_pid(pid_file)
     answer = stack.api("POST", f"/api/v1/executions/{execution_id}/cancel", {"requested_by": "tester"})
     assert answer["status"] == "CANCEL_REQUESTED"
     execution = stack.wait_for(execution_id, timeout=30)
@@ -113,22 +120,26 @@ nodes:
     assert wait_pid_gone(pid), "the cancelled job's process is still running"
 
 
-def test_worker_killed_mid_job_loses_its_lease_and_the_job_runs_on_another(stack: Stack):
+def test_worker_killed_mid_job_loses_its_lease_and_the_job_runs_on_another(stack: Stack, tmp_path: Path):
+    pid_file = tmp_path / "pid"
     first = stack.spawn("worker-fragile-1", "worker", "--pool", "fragile", "--slots", "1")
     execution_id = stack.submit(definition="""
 name: survivor
+params: {pid_file: null}
 nodes:
   - name: work
     type: command
     pool: fragile
     lease: 3s
     config:
-      command: if [ "$KAFKABAN_ATTEMPT" = 1 ]; then sleep 60; fi; echo done on attempt $KAFKABAN_ATTEMPT
-""")
+      command: if [ "$KAFKABAN_ATTEMPT" = 1 ]; then echo $$ > ${pid_file}; exec sleep 60; fi; echo attempt 2
+""", pid_file=str(pid_file))
     running = stack.wait_for(execution_id, {"RUNNING"}, job="work", timeout=60)
     first_worker = stack.job(running, "work")["worker_id"]
+    pid = read_pid(pid_file)
     first.send_signal(signal.SIGKILL)
     first.wait()
+    assert wait_pid_gone(pid), "the dead worker's job process is still running"
     stack.spawn("worker-fragile-2", "worker", "--pool", "fragile", "--slots", "1")
     execution = stack.wait_for(execution_id, timeout=90)
     assert execution["status"] == "SUCCEEDED", execution

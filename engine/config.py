@@ -37,6 +37,7 @@ class Settings:
 
     bootstrap: str | None = None  # KAFKABAN_BOOTSTRAP: Kafka bootstrap servers (unset: `kafkaban dev` starts a broker)
     database_url: str | None = None  # KAFKABAN_DATABASE_URL: PostgreSQL URL (unset: `kafkaban dev` starts one)
+    database_schema: str = "kafkaban"  # KAFKABAN_DATABASE_SCHEMA: PostgreSQL schema of the views
     topic_prefix: str = "kafkaban"  # KAFKABAN_TOPIC_PREFIX
     schema_registry_url: str | None = None  # KAFKABAN_SCHEMA_REGISTRY_URL: Confluent framing when set
     partitions: int = 6  # KAFKABAN_PARTITIONS: partitions of topics created at start-up
@@ -59,6 +60,7 @@ class Settings:
         settings = cls(
             bootstrap=env.get("KAFKABAN_BOOTSTRAP") or None,
             database_url=env.get("KAFKABAN_DATABASE_URL") or None,
+            database_schema=env.get("KAFKABAN_DATABASE_SCHEMA") or "kafkaban",
             topic_prefix=env.get("KAFKABAN_TOPIC_PREFIX") or "kafkaban",
             schema_registry_url=env.get("KAFKABAN_SCHEMA_REGISTRY_URL") or None,
             partitions=_int(env, "KAFKABAN_PARTITIONS", 6),

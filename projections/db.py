@@ -1,17 +1,27 @@
-"""Connections and migrations. Migrations are the numbered .sql files beside this module, applied once each,
-in order, under an advisory lock so several processes starting together do not race."""
+"""Connections and migrations. The views live in one PostgreSQL schema (default ``kafkaban``); a rebuild fills a
+fresh schema and swaps it in. Migrations are the numbered .sql files beside this module, applied once each, in
+order, under an advisory lock so several processes starting together do not race."""
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 import psycopg
 
 MIGRATION_LOCK = 7_461_001
+DEFAULT_SCHEMA = "kafkaban"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def connect(url: str, autocommit: bool = False) -> psycopg.Connection:
-    return psycopg.connect(url, autocommit=autocommit)
+def check_schema(schema: str) -> str:
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"schema name {schema!r} must be lower-case letters, digits and _")
+    return schema
+
+
+def connect(url: str, schema: str = DEFAULT_SCHEMA, autocommit: bool = False) -> psycopg.Connection:
+    return psycopg.connect(url, autocommit=autocommit, options=f"-c search_path={check_schema(schema)}")
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -22,12 +32,14 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def migrate(url: str) -> list[str]:
-    """Apply the migrations not applied yet; returns their names."""
+def migrate(url: str, schema: str = DEFAULT_SCHEMA) -> list[str]:
+    """Create ``schema`` if needed and apply the migrations it lacks; returns their names."""
     applied: list[str] = []
-    with connect(url) as conn:
+    with psycopg.connect(url) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {check_schema(schema)}")
+            conn.execute(f"SET search_path TO {schema}")
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
                          "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
             conn.commit()
@@ -40,6 +52,7 @@ def migrate(url: str) -> list[str]:
                 conn.commit()
                 applied.append(name)
         finally:
+            conn.rollback()
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
             conn.commit()
     return applied

@@ -34,11 +34,11 @@ class Projector:
         return {(topic, partition): offset for topic, partition, offset in rows}
 
     def run(self) -> None:
-        migrate(self.database_url)
+        migrate(self.database_url, self.settings.database_schema)
         ensure_topics(self.settings, self.settings.base_topics())
         consumer = Consumer(consumer_config(self.settings, f"{self.settings.topic_prefix}-projector",
                                             **{"enable.auto.commit": False}))
-        conn = connect(self.database_url)
+        conn = connect(self.database_url, self.settings.database_schema)
 
         def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
             stored = self.stored_offsets(conn)

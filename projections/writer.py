@@ -67,54 +67,60 @@ class ExecutionWriter:
         self._remember(event.execution_id, after)
         if after is None or after is before:
             return True
-        self._write_execution(conn, after)
+        self._write_execution(conn, after, offset)
         if isinstance(event.payload, ev.ExecutionSubmitted):
             touched = list(after.jobs)
         else:
-            touched = [name for name in {getattr(e, "job", None) for e in (event.payload,)} if name in after.jobs]
-        self._write_jobs(conn, after, touched)  # type: ignore[arg-type]
+            job = getattr(event.payload, "job", None)
+            touched = [job] if job in after.jobs else []
+        self._write_jobs(conn, after, touched, offset)
         return True
 
-    def _write_execution(self, conn: psycopg.Connection, s: ExecutionState) -> None:
+    def _write_execution(self, conn: psycopg.Connection, s: ExecutionState, position: int) -> None:
+        # the WHERE guards keep an older event (a replay, a late duplicate) from overwriting a newer state
         conn.execute(
             "INSERT INTO executions (execution_id, flow_name, version, status, params, submitter, idempotency_key, "
-            "schedule_id, logical_time, submitted_at, started_at, ended_at, errors, cancel_requested_by, updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now()) "
+            "schedule_id, logical_time, submitted_at, started_at, ended_at, errors, cancel_requested_by, position, "
+            "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now()) "
             "ON CONFLICT (execution_id) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.started_at, "
             "ended_at = EXCLUDED.ended_at, errors = EXCLUDED.errors, "
-            "cancel_requested_by = EXCLUDED.cancel_requested_by, updated_at = now()",
+            "cancel_requested_by = EXCLUDED.cancel_requested_by, position = EXCLUDED.position, updated_at = now() "
+            "WHERE executions.position < EXCLUDED.position",
             (s.execution_id, s.flow.name, s.definition_hash, s.status.value, Jsonb(dict(s.params)), s.submitter,
              s.idempotency_key, s.schedule_id, ts(s.logical_time), ts(s.submitted_at), ts(s.started_at),
-             ts(s.ended_at), Jsonb(list(s.errors)), s.cancel_requested_by),
+             ts(s.ended_at), Jsonb(list(s.errors)), s.cancel_requested_by, position),
         )
 
-    def _write_jobs(self, conn: psycopg.Connection, s: ExecutionState, names: list[str]) -> None:
+    def _write_jobs(self, conn: psycopg.Connection, s: ExecutionState, names: list[str], position: int) -> None:
         job_rows, run_rows = [], []
         for name in names:
             job = s.jobs[name]
             pool = s.flow.by_name[name].pool
             outputs = Jsonb({k: _json_value(v) for k, v in job.outputs.items()})
             job_rows.append((s.execution_id, name, job.status.value, job.attempt, pool, job.worker_id,
-                             ts(job.started_at), ts(job.ended_at), job.exit_code, job.error, job.reason, outputs))
+                             ts(job.started_at), ts(job.ended_at), job.exit_code, job.error, job.reason, outputs,
+                             position))
             if job.attempt > 0:
                 run_rows.append((s.execution_id, name, job.attempt, job.status.value, pool, job.worker_id,
-                                 ts(job.started_at), ts(job.ended_at), job.exit_code, job.error, outputs))
+                                 ts(job.started_at), ts(job.ended_at), job.exit_code, job.error, outputs, position))
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO jobs (execution_id, job, status, attempt, pool, worker_id, started_at, ended_at, "
-                "exit_code, error, reason, outputs) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (execution_id, job) DO UPDATE SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, "
-                "worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, "
-                "exit_code = EXCLUDED.exit_code, error = EXCLUDED.error, reason = EXCLUDED.reason, "
-                "outputs = EXCLUDED.outputs", job_rows)
+                "exit_code, error, reason, outputs, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s) ON CONFLICT (execution_id, job) DO UPDATE SET status = EXCLUDED.status, "
+                "attempt = EXCLUDED.attempt, worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at, "
+                "ended_at = EXCLUDED.ended_at, exit_code = EXCLUDED.exit_code, error = EXCLUDED.error, "
+                "reason = EXCLUDED.reason, outputs = EXCLUDED.outputs, position = EXCLUDED.position "
+                "WHERE jobs.position < EXCLUDED.position", job_rows)
             if run_rows:
                 cur.executemany(
                     "INSERT INTO job_runs (execution_id, job, attempt, status, pool, worker_id, started_at, "
-                    "ended_at, exit_code, error, outputs) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (execution_id, job, attempt) DO UPDATE SET status = EXCLUDED.status, "
+                    "ended_at, exit_code, error, outputs, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s) ON CONFLICT (execution_id, job, attempt) DO UPDATE SET status = EXCLUDED.status, "
                     "worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at, "
                     "ended_at = EXCLUDED.ended_at, exit_code = EXCLUDED.exit_code, error = EXCLUDED.error, "
-                    "outputs = EXCLUDED.outputs", run_rows)
+                    "outputs = EXCLUDED.outputs, position = EXCLUDED.position "
+                    "WHERE job_runs.position < EXCLUDED.position", run_rows)
 
 
 def _json_value(text: str) -> Any:

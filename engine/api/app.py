@@ -82,14 +82,14 @@ class Writer:
 
 def create_app(settings: Settings) -> FastAPI:
     database_url = settings.require_database()
-    migrate(database_url)
+    migrate(database_url, settings.database_schema)
     writer = Writer(settings)
     app = FastAPI(title="Kafkaban", version="0.1.0",
                   description="Event-sourced workflow scheduler on Kafka: flows, executions, jobs.")
 
     @contextmanager
     def db() -> Iterator[psycopg.Connection]:
-        with connect(database_url, autocommit=True) as conn:
+        with connect(database_url, settings.database_schema, autocommit=True) as conn:
             yield conn
 
     def wait_projected(topic: str, partition: int, offset: int) -> bool:

@@ -22,7 +22,7 @@ from engine.domain.commands import Command, DispatchJob
 from engine.domain.ids import command_id
 from engine.kafka import dead_letter_headers, ensure_topics
 from engine.processor.core import EngineCore
-from engine.processor.replay import committed_offsets, read_partition
+from engine.processor.replay import read_partition
 
 log = logging.getLogger("kafkaban.engine")
 RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -55,6 +55,12 @@ def create_app(settings: Settings) -> faust.App:
     deadletter = app.topic(settings.deadletter_topic, **RAW)
     control = app.topic(settings.control_topic, **RAW)
     core = EngineCore()
+    # a partition's records wait until its state is rebuilt: faust may start the stream before the signal ends
+    ready: dict[int, asyncio.Event] = {}
+
+    def gate(partition: int) -> asyncio.Event:
+        return ready.setdefault(partition, asyncio.Event())
+
     pools: dict[str, faust.TopicT] = {}
     registry = settings.schema_registry_url
 
@@ -95,6 +101,7 @@ def create_app(settings: Settings) -> faust.App:
     async def fold_executions(stream: faust.StreamT) -> None:
         async for record in stream.events():
             message = record.message
+            await gate(message.partition).wait()
             try:
                 event = decode_event(message.value, registry)
             except DecodeError as exc:
@@ -133,23 +140,34 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        core.drop_partitions({tp.partition for tp in revoked if tp.topic == settings.executions_topic})
+        partitions = {tp.partition for tp in revoked if tp.topic == settings.executions_topic}
+        for partition in partitions:
+            gate(partition).clear()
+        core.drop_partitions(partitions)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         mine = sorted(tp.partition for tp in assigned if tp.topic == settings.executions_topic)
-        fresh = [p for p in mine if p not in set(core.partition_of.values())]
+        fresh = [p for p in mine if not gate(p).is_set()]
+        for partition in set(ready) - set(mine):
+            gate(partition).clear()
+            core.drop_partitions({partition})
         if fresh:
-            await asyncio.to_thread(rebuild, settings, core, fresh)
+            # the group's committed offsets as this consumer sees them: the stream resumes from exactly there
+            committed = await app.consumer.seek_to_committed()
+            offsets = {tp.partition: offset or 0 for tp, offset in committed.items()
+                       if tp.topic == settings.executions_topic}
+            await asyncio.to_thread(rebuild, settings, core, fresh, offsets)
+        for partition in fresh:
+            gate(partition).set()
 
     return app
 
 
-def rebuild(settings: Settings, core: EngineCore, partitions: list[int]) -> None:
+def rebuild(settings: Settings, core: EngineCore, partitions: list[int], offsets: dict[int, int]) -> None:
     """Fold each newly assigned partition up to the group's committed offset; later records are processed."""
     topic = settings.executions_topic
     now = now_ms()
-    offsets = committed_offsets(settings, app_id(settings), topic, partitions)
     total = 0
     for partition in partitions:
         for _, _, value in read_partition(settings, topic, partition, end=offsets.get(partition, 0)):
@@ -159,7 +177,7 @@ def rebuild(settings: Settings, core: EngineCore, partitions: list[int]) -> None
                 continue  # it went to the dead-letter topic when it was first read
             total += 1
     core.schedule_all(now)
-    log.info("rebuilt partitions %s of %s from %d events", partitions, topic, total)
+    log.info("rebuilt partitions %s of %s from %d events (committed offsets %s)", partitions, topic, total, offsets)
 
 
 def run(settings: Settings) -> None:

@@ -32,8 +32,10 @@ CREATE TABLE executions (
     ended_at             timestamptz,
     errors               jsonb       NOT NULL DEFAULT '[]',
     cancel_requested_by  text,
+    position             bigint      NOT NULL,  -- offset of the last event applied (one partition per execution)
     updated_at           timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX executions_by_schedule ON executions (schedule_id, submitted_at DESC) WHERE schedule_id IS NOT NULL;
 CREATE INDEX executions_by_status ON executions (status, submitted_at DESC);
 CREATE INDEX executions_by_flow ON executions (flow_name, submitted_at DESC);
 CREATE INDEX executions_by_time ON executions (submitted_at DESC);
@@ -51,6 +53,7 @@ CREATE TABLE jobs (
     error         text,
     reason        text,
     outputs       jsonb   NOT NULL DEFAULT '{}',
+    position      bigint  NOT NULL,
     PRIMARY KEY (execution_id, job)
 );
 
@@ -66,8 +69,11 @@ CREATE TABLE job_runs (
     exit_code     integer,
     error         text,
     outputs       jsonb   NOT NULL DEFAULT '{}',
+    duration_ms   bigint GENERATED ALWAYS AS ((extract(epoch FROM ended_at - started_at) * 1000)::bigint) STORED,
+    position      bigint  NOT NULL,
     PRIMARY KEY (execution_id, job, attempt)
 );
+CREATE INDEX job_runs_by_worker ON job_runs (worker_id, started_at DESC);
 
 CREATE TABLE events (
     event_id        text PRIMARY KEY,
@@ -83,6 +89,27 @@ CREATE TABLE events (
     payload         jsonb       NOT NULL
 );
 CREATE INDEX events_by_execution ON events (execution_id, partition, "offset");
+CREATE INDEX events_by_time ON events (execution_id, occurred_at);
+
+CREATE TABLE job_logs (
+    event_id      text PRIMARY KEY,
+    execution_id  text        NOT NULL,
+    job           text        NOT NULL,
+    attempt       integer     NOT NULL,
+    stream        text        NOT NULL,
+    seq           bigint      NOT NULL,
+    line          text        NOT NULL,
+    occurred_at   timestamptz NOT NULL
+);
+CREATE INDEX job_logs_by_attempt ON job_logs (execution_id, job, attempt, seq);
+
+CREATE TABLE workers (
+    worker_id       text PRIMARY KEY,
+    pool            text        NOT NULL,
+    slots           integer     NOT NULL,
+    running         jsonb       NOT NULL,
+    last_heartbeat  timestamptz NOT NULL
+);
 
 CREATE TABLE deadletters (
     topic             text    NOT NULL,

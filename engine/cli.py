@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+import urllib.parse
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,19 +152,106 @@ def _show_status(status: dict[str, Any], as_json: bool) -> None:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    _show_status(call(settings.api_url, "GET", f"/api/v1/executions/{args.execution_id}"), args.json)
+    path = f"/api/v1/executions/{args.execution_id}"
+    if args.as_of:
+        path += "?as_of=" + urllib.parse.quote(args.as_of)
+    status = call(settings.api_url, "GET", path)
+    _show_status(status, args.json)
+    if args.as_of and not args.json:
+        as_of = status["as_of"]
+        print(f"  (as of offset {as_of['offset']} of partition {as_of['partition']}, {as_of['time']}, "
+              f"{as_of['events']} events)")
+    return EXIT_OK
+
+
+def _history(args: argparse.Namespace, settings: Settings) -> int:
+    if args.from_kafka:
+        from engine.audit import history_from_kafka
+        from engine.codec.json_events import event_to_json
+
+        logged = history_from_kafka(settings, args.execution_id)
+        events = [{**event_to_json(item.event), "topic": settings.executions_topic, "partition": item.partition,
+                   "offset": item.offset} for item in logged]
+        for event in events:
+            event["occurred_at"] = _iso_ms(event["occurred_at"])
+    else:
+        events = call(settings.api_url, "GET", f"/api/v1/executions/{args.execution_id}/events")["events"]
+    if not events:
+        print(f"kafkaban: no events for execution {args.execution_id}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        _print_json({"execution_id": args.execution_id, "events": events})
+        return EXIT_OK
+    for event in events:
+        payload = event["payload"]
+        detail = " ".join(f"{k}={payload[k]}" for k in ("job", "attempt", "worker_id", "error", "reason")
+                          if payload.get(k) not in (None, ""))
+        print(f"{event['partition']}:{event['offset']:<8} {event['occurred_at']}  {event['producer']:<8} "
+              f"{event['type']:<20} {detail}".rstrip())
+    return EXIT_OK
+
+
+def _iso_ms(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat()
+
+
+def _progress(label: str) -> Callable[[int, int, float], None]:
+    """A one-line progress bar on stderr with the rate."""
+    def show(done: int, total: int, seconds: float) -> None:
+        fraction = done / total if total else 1.0
+        bar = "#" * int(fraction * 30)
+        rate = done / seconds if seconds > 0 else 0.0
+        sys.stderr.write(f"\r{label} [{bar:<30}] {fraction:6.1%} {done:,}/{total:,} events {rate:,.0f} events/s")
+        sys.stderr.flush()
+
+    return show
+
+
+def _replay_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from projections.verify import verify
+
+    settings.require_bootstrap()
+    settings.require_database()
+    report = verify(settings, None if args.json else _progress("verifying"))
+    if args.json:
+        _print_json({"ok": report.ok, "events": report.events, "undecodable": report.undecodable,
+                     "executions": report.executions, "mismatches": report.mismatches,
+                     "seconds": round(report.seconds, 3)})
+    else:
+        sys.stderr.write("\n")
+        rate = report.events / report.seconds if report.seconds else 0.0
+        print(f"{report.events:,} events folded ({report.undecodable} undecodable), {report.executions:,} "
+              f"executions compared in {report.seconds:.2f} s ({rate:,.0f} events/s): "
+              f"{len(report.mismatches)} mismatch{'es' if len(report.mismatches) != 1 else ''}")
+        for mismatch in report.mismatches:
+            print(f"  MISMATCH {mismatch}")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from projections.rebuild import rebuild
+
+    settings.require_bootstrap()
+    settings.require_database()
+    result = rebuild(settings, _progress("rebuilding"))
+    sys.stderr.write("\n")
+    print(f"rebuilt schema {result.schema} from {result.events:,} records in {result.seconds:.2f} s "
+          f"({result.rate:,.0f} events/s) and swapped it in")
     return EXIT_OK
 
 
 def _executions(args: argparse.Namespace, settings: Settings) -> int:
-    query = f"?limit={args.limit}" + (f"&status={args.status}" if args.status else "") + (
-        f"&flow={args.flow}" if args.flow else "")
-    answer = call(settings.api_url, "GET", "/api/v1/executions" + query)
+    query = {"limit": args.limit, "status": args.status, "flow": args.flow, "since": args.since,
+             "until": args.until, "schedule": args.schedule, "cursor": args.cursor}
+    answer = call(settings.api_url, "GET", "/api/v1/executions?" + urllib.parse.urlencode(
+        {k: v for k, v in query.items() if v is not None}))
     if args.json:
         _print_json(answer)
     else:
         for row in answer["executions"]:
             print(f"{row['execution_id']}  {row['flow_name']:<20} {row['status']:<10} {row['submitted_at']}")
+        if answer.get("next_cursor"):
+            print(f"more: --cursor {answer['next_cursor']}")
     return EXIT_OK
 
 
@@ -242,12 +331,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="an execution with its jobs and attempts")
     status.add_argument("execution_id")
+    status.add_argument("--as-of", help="its state as of a log offset or an ISO-8601 time")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=_status)
+
+    history = commands.add_parser("history", help="the ordered event history of an execution")
+    history.add_argument("execution_id")
+    history.add_argument("--from-kafka", action="store_true",
+                         help="read the executions log itself (needs KAFKABAN_BOOTSTRAP, not the API)")
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(handler=_history)
+
+    replay = commands.add_parser("replay", help="audit the projections against the log")
+    replay_commands = replay.add_subparsers(dest="replay_command", metavar="REPLAY_COMMAND")
+    replay_commands.required = True
+    replay_verify = replay_commands.add_parser("verify", help="fold the log and compare with the projection")
+    replay_verify.add_argument("--json", action="store_true")
+    replay_verify.set_defaults(handler=_replay_verify)
+
+    projections = commands.add_parser("projections", help="manage the PostgreSQL views")
+    projection_commands = projections.add_subparsers(dest="projections_command", metavar="PROJECTIONS_COMMAND")
+    projection_commands.required = True
+    rebuild = projection_commands.add_parser("rebuild", help="replay from offset 0 into fresh tables, then swap")
+    rebuild.set_defaults(handler=_projections_rebuild)
 
     executions = commands.add_parser("executions", help="list executions")
     executions.add_argument("--status")
     executions.add_argument("--flow")
+    executions.add_argument("--since", help="submitted at or after (ISO-8601)")
+    executions.add_argument("--until", help="submitted before (ISO-8601)")
+    executions.add_argument("--schedule")
+    executions.add_argument("--cursor", help="next_cursor of a previous page")
     executions.add_argument("--limit", type=int, default=50)
     executions.add_argument("--json", action="store_true")
     executions.set_defaults(handler=_executions)

@@ -21,7 +21,9 @@ def check_schema(schema: str) -> str:
 
 
 def connect(url: str, schema: str = DEFAULT_SCHEMA, autocommit: bool = False) -> psycopg.Connection:
-    return psycopg.connect(url, autocommit=autocommit, options=f"-c search_path={check_schema(schema)}")
+    # no server-side prepared statements: a rebuild swaps the schema under long-lived connections
+    return psycopg.connect(url, autocommit=autocommit, options=f"-c search_path={check_schema(schema)}",
+                           prepare_threshold=None)
 
 
 def migrations() -> list[tuple[int, str, str]]:

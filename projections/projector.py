@@ -15,7 +15,7 @@ from engine.codec import DecodeError, codec, decode_event
 from engine.config import Settings
 from engine.kafka import consumer_config, ensure_topics
 from projections.db import connect, migrate
-from projections.writer import ExecutionWriter, write_dead_letter, write_flow
+from projections.writer import ExecutionWriter, write_dead_letter, write_flow, write_log_line, write_worker
 
 log = logging.getLogger("kafkaban.projector")
 
@@ -27,7 +27,12 @@ class Projector:
         self.batch_size = batch_size
         self.stopping = threading.Event()
         self.writer = ExecutionWriter()
-        self.topics = [settings.executions_topic, settings.definitions_topic, settings.deadletter_topic]
+        self.topics = [settings.executions_topic, settings.definitions_topic, settings.deadletter_topic,
+                       settings.logs_topic, settings.heartbeats_topic]
+        # next offset of each partition as this projector last committed it; when the stored one differs, someone
+        # else (a rebuild swapping in fresh tables) moved it, and the projector follows
+        self.committed: dict[tuple[str, int], int] = {}
+        self.consumer: Consumer | None = None
 
     def stored_offsets(self, conn: psycopg.Connection) -> dict[tuple[str, int], int]:
         rows = conn.execute("SELECT topic, partition, next_offset FROM projector_offsets").fetchall()
@@ -38,6 +43,7 @@ class Projector:
         ensure_topics(self.settings, self.settings.base_topics())
         consumer = Consumer(consumer_config(self.settings, f"{self.settings.topic_prefix}-projector",
                                             **{"enable.auto.commit": False}))
+        self.consumer = consumer
         conn = connect(self.database_url, self.settings.database_schema)
 
         def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
@@ -45,6 +51,7 @@ class Projector:
             conn.rollback()
             for tp in partitions:
                 tp.offset = stored.get((tp.topic, tp.partition), 0)
+                self.committed[(tp.topic, tp.partition)] = tp.offset
             c.assign(partitions)
             self.writer.forget()
 
@@ -62,10 +69,25 @@ class Projector:
     def apply(self, conn: psycopg.Connection, messages: list[Message]) -> None:
         """One transaction: the rows of every message and the next offset of each partition."""
         positions: dict[tuple[str, int], int] = {}
+        seeks: dict[tuple[str, int], int] = {}
         try:
+            keys = sorted({(m.topic(), m.partition()) for m in messages})
+            stored = {(t, p): o for t, p, o in conn.execute(
+                "SELECT topic, partition, next_offset FROM projector_offsets WHERE (topic, partition) IN "
+                "(SELECT * FROM unnest(%s::text[], %s::int[])) FOR UPDATE",
+                ([k[0] for k in keys], [k[1] for k in keys])).fetchall()}
+            for key in keys:
+                if key in self.committed and stored.get(key, 0) != self.committed[key]:
+                    seeks[key] = stored.get(key, 0)
             for message in messages:
+                key = (message.topic(), message.partition())
+                if key in seeks:
+                    continue
+                expected = positions.get(key, stored.get(key, 0))
+                if message.offset() < expected:
+                    continue  # written already (a redelivery after a restart or a seek)
                 self._apply_one(conn, message)
-                positions[(message.topic(), message.partition())] = message.offset() + 1
+                positions[key] = message.offset() + 1
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO projector_offsets (topic, partition, next_offset) VALUES (%s, %s, %s) "
@@ -76,6 +98,14 @@ class Projector:
             conn.rollback()
             self.writer.forget()  # the cache may hold states of events that were rolled back
             raise
+        self.committed.update(positions)
+        if seeks:
+            self.writer.forget()
+            for (topic, partition), offset in seeks.items():
+                log.warning("position of %s[%s] moved to %s (tables rebuilt); following", topic, partition, offset)
+                self.committed[(topic, partition)] = offset
+                if self.consumer is not None:
+                    self.consumer.seek(TopicPartition(topic, partition, offset))
 
     def _apply_one(self, conn: psycopg.Connection, message: Message) -> None:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
@@ -96,6 +126,18 @@ class Projector:
         elif topic == self.settings.deadletter_topic:
             headers = {k: v for k, v in (message.headers() or [])}
             write_dead_letter(conn, topic, partition, offset, headers, message.key(), message.value())
+        elif topic == self.settings.logs_topic:
+            try:
+                write_log_line(conn, codec("logs", registry).decode(message.value() or b""))
+            except DecodeError as exc:
+                log.warning("undecodable log line at %s[%s]@%s: %s", topic, partition, offset, exc.reason)
+        elif topic == self.settings.heartbeats_topic:
+            try:
+                record = codec("heartbeats", registry).decode(message.value() or b"")
+            except DecodeError:
+                return
+            if record["payload"][0].endswith("WorkerHeartbeat"):
+                write_worker(conn, record)
 
 
 def run(settings: Settings) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+
+from engine.codec.json_events import event_from_json
+from engine.domain import events as ev
 
 
 def _iso(value: Any) -> Any:
@@ -43,22 +48,111 @@ def projected_offset(conn: psycopg.Connection, topic: str, partition: int) -> in
     return int(row[0]) if row else 0
 
 
+def encode_cursor(submitted_at: str, execution_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([submitted_at, execution_id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    """Raises ValueError for a cursor this API did not make."""
+    try:
+        submitted_at, execution_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return dt.datetime.fromisoformat(submitted_at), str(execution_id)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a cursor of this API: {cursor!r}") from exc
+
+
 def list_executions(conn: psycopg.Connection, status: str | None = None, flow: str | None = None,
-                    limit: int = 50) -> list[dict[str, Any]]:
+                    since: dt.datetime | None = None, until: dt.datetime | None = None,
+                    schedule: str | None = None, cursor: str | None = None,
+                    limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; the second value is the cursor of the next page (None on the last page)."""
     where, args = [], []
-    if status:
-        where.append("status = %s")
-        args.append(status.upper())
-    if flow:
-        where.append("flow_name = %s")
-        args.append(flow)
-    sql = ("SELECT execution_id, flow_name, version, status, submitter, submitted_at, started_at, ended_at "
-           "FROM executions")
+    for clause, value in (("status = %s", status.upper() if status else None), ("flow_name = %s", flow),
+                          ("submitted_at >= %s", since), ("submitted_at < %s", until),
+                          ("schedule_id = %s", schedule)):
+        if value is not None:
+            where.append(clause)
+            args.append(value)
+    if cursor:
+        after_time, after_id = decode_cursor(cursor)
+        where.append("(submitted_at, execution_id) < (%s, %s)")
+        args += [after_time, after_id]
+    sql = ("SELECT execution_id, flow_name, version, status, submitter, schedule_id, submitted_at, started_at, "
+           "ended_at FROM executions")
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY submitted_at DESC, execution_id LIMIT %s"
+    sql += " ORDER BY submitted_at DESC, execution_id DESC LIMIT %s"
     with conn.cursor(row_factory=dict_row) as cur:
-        return [_clean(r) for r in cur.execute(sql, [*args, limit]).fetchall()]
+        rows = cur.execute(sql, [*args, limit + 1]).fetchall()
+    page = [_clean(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(page[-1]["submitted_at"], page[-1]["execution_id"]) if len(rows) > limit else None
+    return page, next_cursor
+
+
+def execution_events(conn: psycopg.Connection, execution_id: str, max_offset: int | None = None,
+                     until: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The execution's events in log order, optionally only up to an offset or a time."""
+    sql = ("SELECT event_id, execution_id, topic, partition, \"offset\", type, producer, occurred_at, causation_id, "
+           "correlation_id, payload FROM events WHERE execution_id = %s")
+    args: list[Any] = [execution_id]
+    if max_offset is not None:
+        sql += " AND \"offset\" <= %s"
+        args.append(max_offset)
+    if until is not None:
+        sql += " AND occurred_at <= %s"
+        args.append(until)
+    sql += " ORDER BY partition, \"offset\""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return list(cur.execute(sql, args).fetchall())
+
+
+def flow_versions(conn: psycopg.Connection, name: str) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT version, jobs, registered_by, registered_at, source FROM flows WHERE name = %s "
+                           "ORDER BY registered_at DESC", (name,)).fetchall()
+    return [_clean(r) for r in rows]
+
+
+def list_workers(conn: psycopg.Connection, alive_within_s: float = 15.0) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT worker_id, pool, slots, running, last_heartbeat, "
+                           "last_heartbeat > now() - make_interval(secs => %s) AS alive FROM workers "
+                           "ORDER BY pool, worker_id", (alive_within_s,)).fetchall()
+    return [_clean(r) for r in rows]
+
+
+def job_logs(conn: psycopg.Connection, execution_id: str, job: str, attempt: int, after_seq: int = -1,
+             limit: int = 10_000) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT seq, stream, line, occurred_at FROM job_logs WHERE execution_id = %s AND "
+                           "job = %s AND attempt = %s AND seq > %s ORDER BY seq LIMIT %s",
+                           (execution_id, job, attempt, after_seq, limit)).fetchall()
+    return [_clean(r) for r in rows]
+
+
+def job_run(conn: psycopg.Connection, execution_id: str, job: str) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT status, attempt FROM jobs WHERE execution_id = %s AND job = %s",
+                           (execution_id, job)).fetchone()
+
+
+def status_counts(conn: psycopg.Connection) -> dict[str, int]:
+    return dict(conn.execute("SELECT status, count(*) FROM executions GROUP BY status").fetchall())
+
+
+def dispatch_latencies(conn: psycopg.Connection, last: int = 1000) -> list[float]:
+    """Seconds from JobQueued to JobStarted of the most recent started attempts."""
+    rows = conn.execute(
+        "WITH started AS (SELECT execution_id, payload->>'job' AS job, payload->>'attempt' AS attempt, occurred_at "
+        "FROM events WHERE type = 'JobStarted' ORDER BY occurred_at DESC LIMIT %s) "
+        "SELECT extract(epoch FROM s.occurred_at - q.occurred_at) FROM started s JOIN events q "
+        "ON q.execution_id = s.execution_id AND q.type = 'JobQueued' AND q.payload->>'job' = s.job "
+        "AND q.payload->>'attempt' = s.attempt", (last,)).fetchall()
+    return [max(float(r[0]), 0.0) for r in rows]
+
+
+def projector_positions(conn: psycopg.Connection) -> list[tuple[str, int, int]]:
+    return [tuple(r) for r in conn.execute("SELECT topic, partition, next_offset FROM projector_offsets")]
 
 
 def get_execution(conn: psycopg.Connection, execution_id: str) -> dict[str, Any] | None:
@@ -79,3 +173,11 @@ def get_execution(conn: psycopg.Connection, execution_id: str) -> dict[str, Any]
     out.pop("updated_at", None)
     out["jobs"] = [{**_clean(job), "attempts": attempts.get(job["job"], [])} for job in jobs]
     return out
+
+
+def event_from_row(row: dict[str, Any]) -> ev.Event:
+    """An event as the events table stores it, back as the domain value."""
+    return event_from_json({"type": row["type"], "event_id": row["event_id"], "execution_id": row["execution_id"],
+                            "occurred_at": round(row["occurred_at"].timestamp() * 1000), "producer": row["producer"],
+                            "causation_id": row["causation_id"], "correlation_id": row["correlation_id"],
+                            "payload": row["payload"]})

@@ -10,12 +10,13 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from engine.codec.json_events import event_from_json, event_to_json
+from engine.codec.json_events import event_to_json
 from engine.codec.records import plain_record
 from engine.domain import events as ev
 from engine.domain.evolve import evolve
 from engine.domain.loader import check_flow
 from engine.domain.state import ExecutionState
+from projections.queries import event_from_row, execution_events
 
 
 def ts(ms: int | None) -> dt.datetime | None:
@@ -37,10 +38,7 @@ class ExecutionWriter:
             self.cache.move_to_end(execution_id)
             return self.cache[execution_id]
         state = None
-        rows = conn.execute("SELECT type, event_id, execution_id, occurred_at, producer, causation_id, "
-                            "correlation_id, payload FROM events WHERE execution_id = %s "
-                            "ORDER BY partition, \"offset\"", (execution_id,))
-        for row in rows:
+        for row in execution_events(conn, execution_id):
             state = evolve(state, event_from_row(row))
         return state
 
@@ -130,15 +128,6 @@ def _json_value(text: str) -> Any:
         return text
 
 
-def event_from_row(row: tuple[Any, ...]) -> ev.Event:
-    type_, event_id, execution_id, occurred_at, producer, causation_id, correlation_id, payload = row
-    return event_from_json({
-        "type": type_, "event_id": event_id, "execution_id": execution_id,
-        "occurred_at": round(occurred_at.timestamp() * 1000), "producer": producer, "causation_id": causation_id,
-        "correlation_id": correlation_id, "payload": payload,
-    })
-
-
 def write_flow(conn: psycopg.Connection, decoded: dict[str, Any]) -> None:
     record = plain_record(decoded)
     body = record["payload"]
@@ -165,4 +154,27 @@ def write_dead_letter(conn: psycopg.Connection, topic: str, partition: int, offs
         (topic, partition, offset, header("kafkaban.reason") or "unknown", header("kafkaban.source.topic"),
          int(source_partition) if source_partition else None, int(source_offset) if source_offset else None,
          key, value),
+    )
+
+
+def write_log_line(conn: psycopg.Connection, decoded: dict[str, Any]) -> None:
+    record = plain_record(decoded)
+    body = record["payload"]
+    conn.execute(
+        "INSERT INTO job_logs (event_id, execution_id, job, attempt, stream, seq, line, occurred_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
+        (record["event_id"], record["execution_id"], body["job"], body["attempt"], body["stream"], body["seq"],
+         body["line"], ts(record["occurred_at"])),
+    )
+
+
+def write_worker(conn: psycopg.Connection, decoded: dict[str, Any]) -> None:
+    record = plain_record(decoded)
+    body = record["payload"]
+    conn.execute(
+        "INSERT INTO workers (worker_id, pool, slots, running, last_heartbeat) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (worker_id) DO UPDATE SET pool = EXCLUDED.pool, slots = EXCLUDED.slots, "
+        "running = EXCLUDED.running, last_heartbeat = EXCLUDED.last_heartbeat "
+        "WHERE workers.last_heartbeat < EXCLUDED.last_heartbeat",
+        (body["worker_id"], body["pool"], body["slots"], Jsonb(list(body["running"])), ts(record["occurred_at"])),
     )

@@ -6,6 +6,8 @@ it; the answer carries that offset either way.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 import time
 import uuid
@@ -14,28 +16,32 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from engine.clock import now_ms
 from engine.codec import codec, encode_event
+from engine.codec.json_state import state_to_json
 from engine.codec.records import envelope
 from engine.config import Settings
 from engine.domain import events as ev
+from engine.domain.evolve import fold
 from engine.domain.ids import execution_id_for_key
 from engine.domain.loader import check_flow
 from engine.domain.spec import FlowSpec
-from engine.kafka import producer_config
+from engine.kafka import consumer_config, producer_config
 from projections import queries
 from projections.db import connect, migrate
+from projections.queries import event_from_row
 
 MAX_FLOW_BYTES = 1024 * 1024
 READ_YOUR_WRITES_TIMEOUT_S = 10.0
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"}
+JOB_ENDED = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
 
 
 class ApiError(HTTPException):
@@ -80,10 +86,32 @@ class Writer:
         return result["message"].partition(), result["message"].offset()
 
 
+class Watermarks:
+    """High watermarks of the topics, for the projector lag metric."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = Consumer(consumer_config(settings, f"kafkaban-api-{uuid.uuid4()}"))
+        self.lock = threading.Lock()
+
+    def high(self, topic: str, partition: int) -> int | None:
+        with self.lock:
+            try:
+                return int(self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=2)[1])
+            except Exception:
+                return None
+
+
+def event_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {"event_id": row["event_id"], "type": row["type"], "topic": row["topic"], "partition": row["partition"],
+            "offset": row["offset"], "producer": row["producer"], "occurred_at": row["occurred_at"].isoformat(),
+            "causation_id": row["causation_id"], "correlation_id": row["correlation_id"], "payload": row["payload"]}
+
+
 def create_app(settings: Settings) -> FastAPI:
     database_url = settings.require_database()
     migrate(database_url, settings.database_schema)
     writer = Writer(settings)
+    watermarks = Watermarks(settings)
     app = FastAPI(title="Kafkaban", version="0.1.0",
                   description="Event-sourced workflow scheduler on Kafka: flows, executions, jobs.")
 
@@ -194,18 +222,148 @@ def create_app(settings: Settings) -> FastAPI:
         return spec
 
     @app.get("/api/v1/executions")
-    def list_executions(status: str | None = None, flow: str | None = None,
-                        limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+    def list_executions(status: str | None = None, flow: str | None = None, since: dt.datetime | None = None,
+                        until: dt.datetime | None = None, schedule: str | None = None, cursor: str | None = None,
+                        limit: int = Query(50, ge=1, le=1000), partition: int | None = None,
+                        min_offset: int | None = None) -> dict[str, Any]:
+        """Executions, newest first, filtered; `next_cursor` fetches the next page."""
+        read_after(settings.executions_topic, partition, min_offset)
         with db() as conn:
-            return {"executions": queries.list_executions(conn, status, flow, limit)}
+            try:
+                rows, next_cursor = queries.list_executions(conn, status, flow, since, until, schedule, cursor, limit)
+            except ValueError as exc:
+                raise ApiError(400, str(exc)) from exc
+        return {"executions": rows, "next_cursor": next_cursor}
+
+    def read_after(topic: str, partition: int | None, min_offset: int | None) -> None:
+        """Read-your-writes: wait (bounded) until the projector has passed an offset a write returned."""
+        if min_offset is None:
+            return
+        if partition is None:
+            raise ApiError(400, "min_offset needs the partition it was written to")
+        if not wait_projected(topic, partition, min_offset):
+            raise ApiError(503, f"the projection has not reached offset {min_offset} of partition {partition} "
+                                f"within {READ_YOUR_WRITES_TIMEOUT_S:g} s; try again")
 
     @app.get("/api/v1/executions/{execution_id}")
-    def get_execution(execution_id: str) -> dict[str, Any]:
+    def get_execution(execution_id: str, as_of: str | None = None, partition: int | None = None,
+                      min_offset: int | None = None) -> dict[str, Any]:
+        """The execution with its jobs and attempts; with `as_of` (an offset or an ISO-8601 time), the state it
+        had then, folded from the stored events with the engine's own evolve."""
+        read_after(settings.executions_topic, partition, min_offset)
+        if as_of is not None:
+            return time_travel(execution_id, as_of)
         with db() as conn:
             found = queries.get_execution(conn, execution_id)
         if found is None:
             raise ApiError(404, f"execution {execution_id} not found")
         return found
+
+    def time_travel(execution_id: str, as_of: str) -> dict[str, Any]:
+        max_offset, until = None, None
+        if as_of.isdigit():
+            max_offset = int(as_of)
+        else:
+            try:
+                until = dt.datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise ApiError(400, f"as_of must be a log offset or an ISO-8601 time, got {as_of!r}") from exc
+            if until.tzinfo is None:
+                until = until.replace(tzinfo=dt.UTC)
+        with db() as conn:
+            rows = queries.execution_events(conn, execution_id, max_offset, until)
+            exists = rows or queries.execution_events(conn, execution_id)
+        if not exists:
+            raise ApiError(404, f"execution {execution_id} not found")
+        state = fold([event_from_row(row) for row in rows])
+        if state is None:
+            raise ApiError(404, f"execution {execution_id} did not exist yet at {as_of}")
+        answer = state_to_json(state)
+        answer["as_of"] = {"offset": rows[-1]["offset"], "partition": rows[-1]["partition"],
+                           "time": rows[-1]["occurred_at"].isoformat(), "events": len(rows)}
+        return answer
+
+    @app.get("/api/v1/executions/{execution_id}/events")
+    def execution_events(execution_id: str) -> dict[str, Any]:
+        """The ordered event history of an execution, with each event's topic, partition and offset."""
+        with db() as conn:
+            rows = queries.execution_events(conn, execution_id)
+        if not rows:
+            raise ApiError(404, f"execution {execution_id} not found")
+        return {"execution_id": execution_id, "events": [event_json(row) for row in rows]}
+
+    @app.get("/api/v1/executions/{execution_id}/jobs/{job}/logs", response_model=None)
+    def job_logs(execution_id: str, job: str, attempt: int | None = Query(None, ge=1),
+                 follow: bool = False) -> Any:
+        """Output lines of one attempt (default: the current one). `follow=true` streams them as Server-Sent
+        Events until the attempt has ended."""
+        with db() as conn:
+            run = queries.job_run(conn, execution_id, job)
+        if run is None:
+            raise ApiError(404, f"job {job!r} of execution {execution_id} not found")
+        number = attempt or max(run["attempt"], 1)
+        if not follow:
+            with db() as conn:
+                lines = queries.job_logs(conn, execution_id, job, number)
+            return {"execution_id": execution_id, "job": job, "attempt": number, "lines": lines}
+        return StreamingResponse(follow_logs(execution_id, job, number), media_type="text/event-stream")
+
+    def follow_logs(execution_id: str, job: str, attempt: int) -> Iterator[str]:
+        seq = -1
+        while True:
+            with db() as conn:
+                lines = queries.job_logs(conn, execution_id, job, attempt, after_seq=seq)
+                run = queries.job_run(conn, execution_id, job)
+            for line in lines:
+                seq = line["seq"]
+                yield f"id: {seq}\nevent: line\ndata: {json.dumps(line)}\n\n"
+            ended = run is None or run["attempt"] > attempt or run["status"] in JOB_ENDED
+            if ended and not lines:
+                yield f"event: end\ndata: {json.dumps({'status': run['status'] if run else None})}\n\n"
+                return
+            if not lines:
+                time.sleep(0.25)
+
+    @app.get("/api/v1/flows/{name}")
+    def get_flow(name: str) -> dict[str, Any]:
+        """A flow with every registered version, newest first."""
+        with db() as conn:
+            versions = queries.flow_versions(conn, name)
+        if not versions:
+            raise ApiError(404, f"flow {name!r} is not registered")
+        return {"name": name, "versions": versions}
+
+    @app.get("/api/v1/workers")
+    def list_workers() -> dict[str, Any]:
+        """Workers by their last heartbeat: pool, slots, running attempts, alive (heard from in 15 s)."""
+        with db() as conn:
+            return {"workers": queries.list_workers(conn)}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> str:
+        """Prometheus text format: executions by status, dispatch latency, projector lag."""
+        with db() as conn:
+            counts = queries.status_counts(conn)
+            latencies = sorted(queries.dispatch_latencies(conn))
+            positions = queries.projector_positions(conn)
+        out = ["# HELP kafkaban_executions Executions by status.", "# TYPE kafkaban_executions gauge"]
+        for status in ("SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"):
+            out.append(f'kafkaban_executions{{status="{status}"}} {counts.get(status, 0)}')
+        out += ["# HELP kafkaban_dispatch_latency_seconds Queued to started, last 1000 attempts.",
+                "# TYPE kafkaban_dispatch_latency_seconds summary"]
+        for quantile in (0.5, 0.95, 0.99):
+            value = latencies[min(int(quantile * len(latencies)), len(latencies) - 1)] if latencies else 0.0
+            out.append(f'kafkaban_dispatch_latency_seconds{{quantile="{quantile}"}} {value:.6f}')
+        out += [f"kafkaban_dispatch_latency_seconds_sum {sum(latencies):.6f}",
+                f"kafkaban_dispatch_latency_seconds_count {len(latencies)}",
+                "# HELP kafkaban_projector_lag Records in the log the projector has not written yet.",
+                "# TYPE kafkaban_projector_lag gauge"]
+        for topic, partition, next_offset in sorted(positions):
+            high = watermarks.high(topic, partition)
+            if high is not None:
+                out.append(f'kafkaban_projector_lag{{topic="{topic}",partition="{partition}"}} '
+                           f"{max(high - next_offset, 0)}")
+        return "\n".join(out) + "\n"
 
     @app.post("/api/v1/executions/{execution_id}/cancel", status_code=202)
     def cancel(execution_id: str, request: CancelRequest | None = None) -> dict[str, Any]:

@@ -30,6 +30,8 @@ def consumer_config(settings: Settings, group: str, **extra: Any) -> dict[str, A
     return {"bootstrap.servers": settings.require_bootstrap(), "group.id": group,
             "session.timeout.ms": settings.session_timeout_ms,
             "heartbeat.interval.ms": max(settings.session_timeout_ms // 5, 500),
+            # a broker that holds a fetch for its whole wait (tansu does) would add this much to every hop
+            "fetch.wait.max.ms": settings.fetch_wait_ms,
             "auto.offset.reset": "earliest", **extra}
 
 

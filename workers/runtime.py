@@ -121,6 +121,12 @@ class Worker:
                 if full != paused:
                     (consumer.pause if full else consumer.resume)(consumer.assignment())
                     paused = full
+                if full:
+                    # paused: keep the group membership alive, and wake the moment an attempt ends
+                    consumer.poll(0)
+                    self.slot_freed.wait(0.2)
+                    self.slot_freed.clear()
+                    continue
                 message = consumer.poll(0.2)
                 if message is None:
                     continue

@@ -22,10 +22,13 @@ from engine.domain.commands import Command, DispatchJob
 from engine.domain.ids import command_id
 from engine.kafka import dead_letter_headers, ensure_topics
 from engine.processor.core import EngineCore
+from engine.processor.faust_tuning import use_fetch_wait
 from engine.processor.replay import read_partition
 
 log = logging.getLogger("kafkaban.engine")
 RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+BATCH_SIZE = 500
+BATCH_WINDOW_S = 0.002
 
 
 def app_id(settings: Settings) -> str:
@@ -34,6 +37,7 @@ def app_id(settings: Settings) -> str:
 
 def create_app(settings: Settings) -> faust.App:
     bootstrap = settings.require_bootstrap()
+    use_fetch_wait(settings.fetch_wait_ms)
     ensure_topics(settings, settings.base_topics())
     app = faust.App(
         app_id(settings),
@@ -70,8 +74,8 @@ def create_app(settings: Settings) -> faust.App:
             pools[pool] = app.topic(settings.dispatch_topic(pool), **RAW)
         return pools[pool]
 
-    async def send_all(sends: list[tuple[faust.TopicT, bytes, bytes]]) -> None:
-        futures = [await topic.send(key=key, value=value) for topic, key, value in sends]
+    async def send_all(sends: list[tuple[faust.TopicT, bytes | None, bytes, Any]]) -> None:
+        futures = [await topic.send(key=key, value=value, headers=headers) for topic, key, value, headers in sends]
         for future in futures:
             await future  # delivered
 
@@ -83,41 +87,47 @@ def create_app(settings: Settings) -> faust.App:
                 record = dispatch_to_record(command, command_id("dispatch", command.execution_id, command.job,
                                                                 command.attempt), now)
                 sends.append((await pool_topic(command.pool), command.execution_id.encode(),
-                              codec("dispatch", registry).encode(record)))
+                              codec("dispatch", registry).encode(record), None))
             else:
                 record = kill_to_record(command, command_id("kill", command.execution_id, command.job,
                                                             command.attempt), now)
-                sends.append((control, command.execution_id.encode(), codec("control", registry).encode(record)))
+                sends.append((control, command.execution_id.encode(), codec("control", registry).encode(record),
+                              None))
         await send_all(sends)
 
-    async def dead_letter(message: Any, reason: str) -> None:
+    def dead_letter(message: Any, reason: str) -> tuple[faust.TopicT, bytes | None, bytes, Any]:
         log.warning("dead-lettering %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
-        future = await deadletter.send(key=message.key, value=message.value,
-                                       headers=dead_letter_headers(reason, message.topic, message.partition,
-                                                                   message.offset))
-        await future
+        headers = dead_letter_headers(reason, message.topic, message.partition, message.offset)
+        return (deadletter, message.key, message.value, headers)
 
     @app.agent(executions, name="fold-executions")
     async def fold_executions(stream: faust.StreamT) -> None:
-        async for record in stream.events():
-            message = record.message
-            await gate(message.partition).wait()
-            try:
-                event = decode_event(message.value, registry)
-            except DecodeError as exc:
-                await dead_letter(message, exc.reason)
-                continue
-            if message.key is not None and message.key != event.execution_id.encode():
-                await dead_letter(message, f"record key {message.key!r} differs from execution_id "
-                                           f"{event.execution_id!r}")
-                continue
-            output = core.handle(event, message.partition, now_ms())
-            if output.unknown_execution:
-                await dead_letter(message, f"{event.type} for unknown execution {event.execution_id}")
-                continue
-            await send_all([(executions, e.execution_id.encode(), encode_event(e, registry))
-                            for e in output.events])
-            await send_commands(output.commands)
+        # records are taken in small batches: the events of a whole batch are written with one wait for delivery,
+        # then its commands, so a produce round trip is paid per batch rather than per record
+        async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WINDOW_S):
+            events: list[tuple[faust.TopicT, bytes | None, bytes, Any]] = []
+            commands: list[Command] = []
+            for record in batch:
+                message = record.message
+                await gate(message.partition).wait()
+                try:
+                    event = decode_event(message.value, registry)
+                except DecodeError as exc:
+                    events.append(dead_letter(message, exc.reason))
+                    continue
+                if message.key is not None and message.key != event.execution_id.encode():
+                    events.append(dead_letter(message, f"record key {message.key!r} differs from execution_id "
+                                                       f"{event.execution_id!r}"))
+                    continue
+                output = core.handle(event, message.partition, now_ms())
+                if output.unknown_execution:
+                    events.append(dead_letter(message, f"{event.type} for unknown execution {event.execution_id}"))
+                    continue
+                events += [(executions, e.execution_id.encode(), encode_event(e, registry), None)
+                           for e in output.events]
+                commands += output.commands
+            await send_all(events)
+            await send_commands(commands)
 
     @app.agent(heartbeats, name="renew-leases")
     async def renew_leases(stream: faust.StreamT) -> None:
@@ -126,7 +136,7 @@ def create_app(settings: Settings) -> faust.App:
             try:
                 data = codec("heartbeats", registry).decode(message.value)
             except DecodeError as exc:
-                await dead_letter(message, exc.reason)
+                await send_all([dead_letter(message, exc.reason)])
                 continue
             name, body = data["payload"]
             if name.endswith("AttemptHeartbeat"):
@@ -136,7 +146,7 @@ def create_app(settings: Settings) -> faust.App:
     async def fire_timers() -> None:
         events = core.due(now_ms())
         if events:
-            await send_all([(executions, e.execution_id.encode(), encode_event(e, registry)) for e in events])
+            await send_all([(executions, e.execution_id.encode(), encode_event(e, registry), None) for e in events])
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:

@@ -15,13 +15,14 @@ from typing import Any
 from engine.client import ApiFailure, call
 from engine.config import Settings
 from engine.embedded import free_port
+from engine.kafka import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"}
 
 
 class Stack:
-    def __init__(self, bootstrap: str, database_url: str, log_dir: Path) -> None:
+    def __init__(self, bootstrap: str, database_url: str, log_dir: Path, partitions: int = 3) -> None:
         self.prefix = f"t{uuid.uuid4().hex[:8]}"
         self.port = free_port()
         self.log_dir = log_dir
@@ -30,7 +31,7 @@ class Stack:
             "KAFKABAN_BOOTSTRAP": bootstrap,
             "KAFKABAN_DATABASE_URL": database_url,
             "KAFKABAN_TOPIC_PREFIX": self.prefix,
-            "KAFKABAN_PARTITIONS": "3",
+            "KAFKABAN_PARTITIONS": str(partitions),
             "KAFKABAN_SESSION_TIMEOUT_MS": "6000",
             "KAFKABAN_KILL_GRACE": "2",
             "KAFKABAN_DRAIN_TIMEOUT": "5",
@@ -50,10 +51,17 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start(self) -> None:
-        self.spawn("engine", "engine")
-        self.spawn("projector", "projector")
-        self.spawn("worker-default", "worker", "--pool", "default", "--slots", "4")
+    def start(self, parts: tuple[str, ...] = ("engine", "projector", "worker", "api")) -> None:
+        """Start the parts; with the API among them, return once it answers."""
+        if "engine" in parts:
+            self.spawn("engine", "engine")
+        if "projector" in parts:
+            self.spawn("projector", "projector")
+        if "worker" in parts:
+            self.spawn("worker-default", "worker", "--pool", "default", "--slots", "4")
+        if "api" not in parts:
+            ensure_topics(self.settings, self.settings.base_topics())
+            return
         self.spawn("api", "api")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

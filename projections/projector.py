@@ -79,6 +79,7 @@ class Projector:
             for key in keys:
                 if key in self.committed and stored.get(key, 0) != self.committed[key]:
                     seeks[key] = stored.get(key, 0)
+            executions: list[tuple[Any, str, int, int]] = []
             for message in messages:
                 key = (message.topic(), message.partition())
                 if key in seeks:
@@ -86,8 +87,17 @@ class Projector:
                 expected = positions.get(key, stored.get(key, 0))
                 if message.offset() < expected:
                     continue  # written already (a redelivery after a restart or a seek)
-                self._apply_one(conn, message)
+                if key[0] == self.settings.executions_topic:
+                    try:
+                        event = decode_event(message.value() or b"", self.settings.schema_registry_url)
+                    except DecodeError:
+                        pass  # the engine dead-letters it; the deadletters view shows it
+                    else:
+                        executions.append((event, key[0], key[1], message.offset()))
+                else:
+                    self._apply_one(conn, message)
                 positions[key] = message.offset() + 1
+            self.writer.write_batch(conn, executions)
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO projector_offsets (topic, partition, next_offset) VALUES (%s, %s, %s) "
@@ -110,13 +120,7 @@ class Projector:
     def _apply_one(self, conn: psycopg.Connection, message: Message) -> None:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         registry = self.settings.schema_registry_url
-        if topic == self.settings.executions_topic:
-            try:
-                event = decode_event(message.value() or b"", registry)
-            except DecodeError:
-                return  # the engine dead-letters it; the deadletters view shows it
-            self.writer.write(conn, event, topic, partition, offset)
-        elif topic == self.settings.definitions_topic:
+        if topic == self.settings.definitions_topic:
             try:
                 record: dict[str, Any] = codec("definitions", registry).decode(message.value() or b"")
             except DecodeError as exc:

@@ -48,60 +48,54 @@ class ExecutionWriter:
         while len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
 
-    def write(self, conn: psycopg.Connection, event: ev.Event, topic: str, partition: int, offset: int) -> bool:
-        """Store the event and update the views; False when it was a duplicate (nothing changes)."""
-        data = event_to_json(event)
-        before = self._state(conn, event.execution_id)  # read before the insert: the state without this event
-        inserted = conn.execute(
-            "INSERT INTO events (event_id, execution_id, topic, partition, \"offset\", type, producer, occurred_at, "
-            "causation_id, correlation_id, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (event_id) DO NOTHING",
-            (event.event_id, event.execution_id, topic, partition, offset, event.type, event.producer,
-             ts(event.occurred_at), event.causation_id, event.correlation_id, Jsonb(data["payload"])),
-        ).rowcount
-        if not inserted:
-            return False
-        after = evolve(before, event)
-        self._remember(event.execution_id, after)
-        if after is None or after is before:
-            return True
-        self._write_execution(conn, after, offset)
-        if isinstance(event.payload, ev.ExecutionSubmitted):
-            touched = list(after.jobs)
-        else:
-            job = getattr(event.payload, "job", None)
-            touched = [job] if job in after.jobs else []
-        self._write_jobs(conn, after, touched, offset)
-        return True
-
-    def _write_execution(self, conn: psycopg.Connection, s: ExecutionState, position: int) -> None:
-        # the WHERE guards keep an older event (a replay, a late duplicate) from overwriting a newer state
-        conn.execute(
-            "INSERT INTO executions (execution_id, flow_name, version, status, params, submitter, idempotency_key, "
-            "schedule_id, logical_time, submitted_at, started_at, ended_at, errors, cancel_requested_by, position, "
-            "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now()) "
-            "ON CONFLICT (execution_id) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.started_at, "
-            "ended_at = EXCLUDED.ended_at, errors = EXCLUDED.errors, "
-            "cancel_requested_by = EXCLUDED.cancel_requested_by, position = EXCLUDED.position, updated_at = now() "
-            "WHERE executions.position < EXCLUDED.position",
-            (s.execution_id, s.flow.name, s.definition_hash, s.status.value, Jsonb(dict(s.params)), s.submitter,
-             s.idempotency_key, s.schedule_id, ts(s.logical_time), ts(s.submitted_at), ts(s.started_at),
-             ts(s.ended_at), Jsonb(list(s.errors)), s.cancel_requested_by, position),
-        )
-
-    def _write_jobs(self, conn: psycopg.Connection, s: ExecutionState, names: list[str], position: int) -> None:
-        job_rows, run_rows = [], []
-        for name in names:
-            job = s.jobs[name]
-            pool = s.flow.by_name[name].pool
-            outputs = Jsonb({k: _json_value(v) for k, v in job.outputs.items()})
-            job_rows.append((s.execution_id, name, job.status.value, job.attempt, pool, job.worker_id,
-                             ts(job.started_at), ts(job.ended_at), job.exit_code, job.error, job.reason, outputs,
-                             position))
-            if job.attempt > 0:
-                run_rows.append((s.execution_id, name, job.attempt, job.status.value, pool, job.worker_id,
-                                 ts(job.started_at), ts(job.ended_at), job.exit_code, job.error, outputs, position))
+    def write_batch(self, conn: psycopg.Connection, items: list[tuple[ev.Event, str, int, int]]) -> int:
+        """Store the events (in log order) and update the views, with one statement per table for the whole
+        batch; an event already stored (same event_id) changes nothing. Returns how many were new."""
+        if not items:
+            return 0
+        ids = [event.event_id for event, *_ in items]
+        stored = {row[0] for row in conn.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", (ids,))}
+        event_rows: list[tuple[Any, ...]] = []
+        executions: dict[str, tuple[Any, ...]] = {}
+        jobs: dict[tuple[str, str], tuple[Any, ...]] = {}
+        runs: dict[tuple[str, str, int], tuple[Any, ...]] = {}
+        for event, topic, partition, offset in items:
+            if event.event_id in stored:
+                continue
+            stored.add(event.event_id)
+            before = self._state(conn, event.execution_id)  # this batch's earlier events are in the cache
+            event_rows.append((event.event_id, event.execution_id, topic, partition, offset, event.type,
+                               event.producer, ts(event.occurred_at), event.causation_id, event.correlation_id,
+                               Jsonb(event_to_json(event)["payload"])))
+            after = evolve(before, event)
+            self._remember(event.execution_id, after)
+            if after is None or after is before:
+                continue
+            executions[after.execution_id] = _execution_row(after, offset)
+            if isinstance(event.payload, ev.ExecutionSubmitted):
+                touched = list(after.jobs)
+            else:
+                job = getattr(event.payload, "job", None)
+                touched = [job] if job in after.jobs else []
+            for name in touched:
+                job_row, run_row = _job_rows(after, name, offset)
+                jobs[(after.execution_id, name)] = job_row
+                if run_row is not None:
+                    runs[(after.execution_id, name, run_row[2])] = run_row
         with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO events (event_id, execution_id, topic, partition, \"offset\", type, producer, "
+                "occurred_at, causation_id, correlation_id, payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s) ON CONFLICT (event_id) DO NOTHING", event_rows)
+            # the WHERE guards keep an older event (a replay, a late duplicate) from overwriting a newer state
+            cur.executemany(
+                "INSERT INTO executions (execution_id, flow_name, version, status, params, submitter, "
+                "idempotency_key, schedule_id, logical_time, submitted_at, started_at, ended_at, errors, "
+                "cancel_requested_by, position, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s, %s, now()) ON CONFLICT (execution_id) DO UPDATE SET status = EXCLUDED.status, "
+                "started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, errors = EXCLUDED.errors, "
+                "cancel_requested_by = EXCLUDED.cancel_requested_by, position = EXCLUDED.position, "
+                "updated_at = now() WHERE executions.position < EXCLUDED.position", list(executions.values()))
             cur.executemany(
                 "INSERT INTO jobs (execution_id, job, status, attempt, pool, worker_id, started_at, ended_at, "
                 "exit_code, error, reason, outputs, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
@@ -109,16 +103,35 @@ class ExecutionWriter:
                 "attempt = EXCLUDED.attempt, worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at, "
                 "ended_at = EXCLUDED.ended_at, exit_code = EXCLUDED.exit_code, error = EXCLUDED.error, "
                 "reason = EXCLUDED.reason, outputs = EXCLUDED.outputs, position = EXCLUDED.position "
-                "WHERE jobs.position < EXCLUDED.position", job_rows)
-            if run_rows:
-                cur.executemany(
-                    "INSERT INTO job_runs (execution_id, job, attempt, status, pool, worker_id, started_at, "
-                    "ended_at, exit_code, error, outputs, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                    "%s, %s) ON CONFLICT (execution_id, job, attempt) DO UPDATE SET status = EXCLUDED.status, "
-                    "worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at, "
-                    "ended_at = EXCLUDED.ended_at, exit_code = EXCLUDED.exit_code, error = EXCLUDED.error, "
-                    "outputs = EXCLUDED.outputs, position = EXCLUDED.position "
-                    "WHERE job_runs.position < EXCLUDED.position", run_rows)
+                "WHERE jobs.position < EXCLUDED.position", list(jobs.values()))
+            cur.executemany(
+                "INSERT INTO job_runs (execution_id, job, attempt, status, pool, worker_id, started_at, "
+                "ended_at, exit_code, error, outputs, position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s) ON CONFLICT (execution_id, job, attempt) DO UPDATE SET status = EXCLUDED.status, "
+                "worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at, "
+                "ended_at = EXCLUDED.ended_at, exit_code = EXCLUDED.exit_code, error = EXCLUDED.error, "
+                "outputs = EXCLUDED.outputs, position = EXCLUDED.position "
+                "WHERE job_runs.position < EXCLUDED.position", list(runs.values()))
+        return len(event_rows)
+
+
+def _execution_row(s: ExecutionState, position: int) -> tuple[Any, ...]:
+    return (s.execution_id, s.flow.name, s.definition_hash, s.status.value, Jsonb(dict(s.params)), s.submitter,
+            s.idempotency_key, s.schedule_id, ts(s.logical_time), ts(s.submitted_at), ts(s.started_at),
+            ts(s.ended_at), Jsonb(list(s.errors)), s.cancel_requested_by, position)
+
+
+def _job_rows(s: ExecutionState, name: str, position: int) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
+    job = s.jobs[name]
+    pool = s.flow.by_name[name].pool
+    outputs = Jsonb({k: _json_value(v) for k, v in job.outputs.items()})
+    job_row = (s.execution_id, name, job.status.value, job.attempt, pool, job.worker_id, ts(job.started_at),
+               ts(job.ended_at), job.exit_code, job.error, job.reason, outputs, position)
+    run_row = None
+    if job.attempt > 0:
+        run_row = (s.execution_id, name, job.attempt, job.status.value, pool, job.worker_id, ts(job.started_at),
+                   ts(job.ended_at), job.exit_code, job.error, outputs, position)
+    return job_row, run_row
 
 
 def _json_value(text: str) -> Any:

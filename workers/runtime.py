@@ -179,6 +179,11 @@ class Worker:
         return cpu + dispatch.cpu <= self.cpu and memory + dispatch.memory_mb <= self.memory_mb
 
     def _start(self, dispatch: DispatchJob, message: Message, consumer: Consumer) -> None:
+        if dispatch.type == "noop":  # nothing to run: no thread, no work directory
+            self._report(dispatch.execution_id, ev.JobStarted(dispatch.job, dispatch.attempt, self.worker_id))
+            self._report(dispatch.execution_id, ev.JobSucceeded(dispatch.job, dispatch.attempt, 0, {}))
+            consumer.store_offsets(message)
+            return
         attempt = Attempt(dispatch, Path(tempfile.mkdtemp(prefix="kafkaban-job-")))
         with self.lock:
             self.running[attempt.key] = attempt
@@ -241,7 +246,10 @@ class Worker:
             log.exception("attempt %s crashed the worker thread", attempt.key)
             self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None, f"worker error: {exc}"))
         finally:
-            self.producer.flush(10)
+            # no flush here: it would wait for every record any thread produced, holding the slot meanwhile;
+            # the report is delivered in the background (flushed at shutdown), and a report lost with a
+            # crashing worker is covered by the lease: the attempt runs again
+            self.producer.poll(0)
             with self.lock:
                 self.running.pop(attempt.key, None)
             self.slot_freed.set()

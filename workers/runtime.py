@@ -47,6 +47,7 @@ class Attempt:
     handed_back: bool = False
     next_heartbeat: float = 0.0
     log_seq: int = 0
+    last_stderr: str = ""  # the last non-empty stderr line: the detail of a failure
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -224,7 +225,7 @@ class Worker:
                 exit_code = process.wait()
                 for reader in readers:
                     reader.join()
-                last_error = getattr(attempt, "last_stderr", "")
+                last_error = attempt.last_stderr
             if attempt.handed_back:
                 log.warning("attempt %s handed back: its lease will expire and it will run again", attempt.key)
                 return
@@ -263,7 +264,7 @@ class Worker:
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", errors="replace").rstrip("\n")
             if name == "stderr" and line.strip():
-                attempt.last_stderr = line.strip()[:500]  # type: ignore[attr-defined]
+                attempt.last_stderr = line.strip()[:500]
             with attempt.lock:
                 seq = attempt.log_seq
                 attempt.log_seq += 1

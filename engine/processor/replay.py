@@ -15,16 +15,6 @@ STALL_TIMEOUT_S = 30.0
 SETTLE_S = 0.5
 
 
-def committed_offsets(settings: Settings, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
-    """The group's committed offset of each partition (0 where it has none)."""
-    consumer = Consumer(consumer_config(settings, group, **{"enable.auto.commit": False}))
-    try:
-        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        return {tp.partition: max(tp.offset, 0) for tp in found}
-    finally:
-        consumer.close()
-
-
 def read_partition(settings: Settings, topic: str, partition: int, end: int | None = None,
                    ) -> Iterator[tuple[int, bytes | None, bytes | None]]:
     """(offset, key, value) of every record from the start up to ``end`` (exclusive), or, without ``end``, up to

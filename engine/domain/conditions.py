@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 MACROS = ("all_success", "all_done", "all_failed", "one_success", "one_failed")
@@ -164,8 +165,10 @@ class _Parser:
         raise ConditionError(f"unexpected {value!r}")
 
 
+@lru_cache(maxsize=4096)
 def parse(text: str) -> Node:
-    """Parse a condition; raises ConditionError naming the problem."""
+    """Parse a condition; raises ConditionError naming the problem. The tree is immutable, so parses are cached:
+    react reads a job's condition on every consideration."""
     return _Parser(_tokenize(text)).parse()
 
 

@@ -35,9 +35,9 @@ def react(state: ExecutionState | None, event: ev.Event, now: int) -> Decisions:
 
 def submission_problems(state: ExecutionState, event: ev.Event, p: ev.ExecutionSubmitted) -> list[str]:
     problems = [str(problem) for problem in validate(p.definition)]
-    if p.definition_hash != p.definition.version_hash():
-        problems.append(f"definition_hash {p.definition_hash!r} does not match the definition "
-                        f"({p.definition.version_hash()})")
+    version = p.definition.version_hash()  # canonical JSON of the whole DAG: computed once
+    if p.definition_hash != version:
+        problems.append(f"definition_hash {p.definition_hash!r} does not match the definition ({version})")
     if p.flow_name != p.definition.name:
         problems.append(f"flow_name {p.flow_name!r} differs from the definition's name {p.definition.name!r}")
     if p.idempotency_key is not None:

@@ -34,7 +34,7 @@ class EngineCore:
         self._heap: list[tuple[int, int, Timer]] = []
         self._seq = 0
         self._lease_deadline: dict[LeaseKey, int] = {}
-        self._fired: set[str] = set()
+        self._fired: dict[str, set[str]] = {}  # execution id -> timer events written, forgotten when it ends
 
     # -- the log ------------------------------------------------------------------------------------------------
 
@@ -113,23 +113,29 @@ class EngineCore:
                     continue  # renewed since, or no longer running
             state = self.states.get(timer.execution_id)
             event = timer_event(state, timer, now)
-            if event is None or event.event_id in self._fired:
+            fired = self._fired.setdefault(timer.execution_id, set())
+            if event is None or event.event_id in fired:
                 continue
-            self._fired.add(event.event_id)
+            fired.add(event.event_id)
             out.append(event)
         return out
 
     def _forget_timers(self, execution_id: str) -> None:
-        for key in [k for k in self._lease_deadline if k[0] == execution_id]:
+        self._forget_all({execution_id})
+
+    def _forget_all(self, execution_ids: set[str]) -> None:
+        for key in [k for k in self._lease_deadline if k[0] in execution_ids]:
             del self._lease_deadline[key]
+        for execution_id in execution_ids:
+            self._fired.pop(execution_id, None)
 
     # -- partitions ---------------------------------------------------------------------------------------------
 
     def drop_partitions(self, partitions: set[int]) -> None:
-        gone = [eid for eid, p in self.partition_of.items() if p in partitions]
+        gone = {eid for eid, p in self.partition_of.items() if p in partitions}
         for eid in gone:
             self.states.pop(eid, None)
             self.partition_of.pop(eid, None)
-            self._forget_timers(eid)
-        self._heap = [item for item in self._heap if item[2].execution_id not in set(gone)]
+        self._forget_all(gone)
+        self._heap = [item for item in self._heap if item[2].execution_id not in gone]
         heapq.heapify(self._heap)

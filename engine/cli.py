@@ -298,7 +298,7 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
     from engine.dev import run
 
-    return run(settings, args.port, example=args.example)
+    return run(settings, args.port, data_dir=args.data_dir, fresh=args.fresh, example=args.example)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -390,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="run everything in one command, with an embedded broker and database")
     dev.add_argument("--port", type=int, default=8080)
     dev.add_argument("--example", action="store_true", help="register and submit the example flow once ready")
+    dev.add_argument("--data-dir", type=Path,
+                     help="where the broker and database keep their data (default: ~/.local/share/kafkaban/dev)")
+    dev.add_argument("--fresh", action="store_true", help="start empty: remove the data directory's broker and "
+                     "database data first")
     dev.set_defaults(handler=_dev)
     return parser
 

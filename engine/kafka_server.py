@@ -1,0 +1,325 @@
+"""Apache Kafka in KRaft mode, run by Kafkaban itself: one combined broker+controller node, or a cluster of them.
+
+Each node is a ``java kafka.Kafka server.properties`` process, as Apache Kafka's ``bin/kafka-server-start.sh``
+starts it, with storage formatted once by ``kafka.tools.StorageTool format`` (``bin/kafka-storage.sh``) and the
+static voter set of ``config/kraft/server.properties``. Everything a cluster keeps lives under one directory:
+
+    <root>/cluster.json                 cluster id and the ports of each node (reused on restart when free)
+    <root>/node-<id>/server.properties  the node's configuration, written at every start
+    <root>/node-<id>/data/              its log directory (topics and the KRaft metadata log)
+    <root>/node-<id>/server.log         what the broker logs (WARN and above, plus start and stop)
+
+so a cluster stopped and started again on the same root keeps every topic and record.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka.admin import AdminClient
+
+from engine.embedded import die_with_parent, free_port, port_free
+from engine.kafka_dist import MAIN_CLASS, STORAGE_TOOL, KafkaRuntime, runtime
+
+# as Apache Kafka's bin/kafka-run-class.sh runs a broker (KAFKA_JVM_PERFORMANCE_OPTS)
+JVM_OPTS = ["-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+            "-XX:+ExplicitGCInvokesConcurrent", "-XX:MaxInlineLevel=15", "-Djava.awt.headless=true"]
+DEFAULT_HEAP = "512m"
+
+LOG4J2 = """status = error
+appender.file.type = RollingFile
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.filePattern = {log}.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 10MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 2
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = file
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = INFO
+"""
+
+
+@dataclass
+class KafkaNode:
+    node_id: int
+    directory: Path
+    port: int
+    controller_port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.running():
+            assert self.process is not None
+            os.kill(self.process.pid, signum)
+
+    def kill(self) -> None:
+        """SIGKILL: the node dies without a controlled shutdown, as in a crash."""
+        if self.process is not None:
+            self.signal(signal.SIGKILL)
+            self.process.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: the node stops answering but keeps its sockets open, like a long GC pause or a partition."""
+        self.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (a controlled shutdown), then SIGKILL if it has not ended within ``timeout``."""
+        if self.process is None:
+            return
+        self.signal(signal.SIGCONT)  # a paused node cannot act on SIGTERM
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        text = ""
+        for name in ("stdout.log", "server.log"):
+            path = self.directory / name
+            if path.exists():
+                text += f"--- {path.name} ---\n" + path.read_text(errors="replace")[-chars:]
+        return text
+
+
+@dataclass
+class KafkaCluster:
+    """``size`` KRaft nodes on loopback, each both broker and controller, with replication up to 3."""
+
+    root: Path
+    size: int = 1
+    heap: str = DEFAULT_HEAP
+    fast_failover: bool = False  # shorter broker session: a killed node is fenced in ~3 s instead of ~9 s
+    owner_bound: bool = True  # nodes get SIGTERM when the process that started them dies
+    nodes: list[KafkaNode] = field(default_factory=list)
+    cluster_id: str = ""
+    runtime: KafkaRuntime | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.address for node in self.nodes)
+
+    @property
+    def replication(self) -> int:
+        return min(self.size, 3)
+
+    @property
+    def min_insync(self) -> int:
+        return 2 if self.replication >= 3 else 1
+
+    def node(self, node_id: int) -> KafkaNode:
+        return next(node for node in self.nodes if node.node_id == node_id)
+
+    # -- life cycle ---------------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 90.0, progress: Callable[[str], None] | None = None) -> KafkaCluster:
+        self.runtime = self.runtime or runtime(progress)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._load_or_plan()
+        for node in self.nodes:
+            self._write_config(node)
+            if not (node.data_dir / "meta.properties").exists():
+                self._format(node)
+        for node in self.nodes:
+            self.start_node(node.node_id, wait=False)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_node(self, node_id: int, wait: bool = True, timeout: float = 60.0) -> None:
+        """Start (or restart) one node on its own ports and data."""
+        node = self.node(node_id)
+        if node.running():
+            return
+        assert self.runtime is not None
+        out = open(node.directory / "stdout.log", "ab")  # noqa: SIM115 - the child owns it from here
+        try:
+            node.process = subprocess.Popen(
+                [str(self.runtime.java), f"-Xmx{self.heap}", "-Xms64m", *JVM_OPTS,
+                 f"-Dlog4j2.configurationFile={node.directory / 'log4j2.properties'}",
+                 "-cp", self.runtime.classpath, MAIN_CLASS, str(node.directory / "server.properties")],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=die_with_parent if self.owner_bound else None)
+        finally:
+            out.close()
+        if wait:
+            self.wait_ready(timeout)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM to every node at once, SIGKILL to those still running after ``timeout``.
+
+        A lone node shuts down in well under a second. In a cluster the last nodes to go wait for a controller
+        quorum that has already left, so they are killed; their logs recover on the next start."""
+        for node in self.nodes:
+            if node.running():
+                node.signal(signal.SIGCONT)
+                node.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            node.stop(timeout=max(deadline - time.monotonic(), 0.1))
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Until every running node is a registered broker that answers metadata requests."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": _quiet_logger()})
+        deadline = time.monotonic() + timeout
+        wanted = {node.node_id for node in self.nodes if node.running()}
+        while True:
+            for node in self.nodes:
+                if node.process is not None and node.process.poll() is not None and node.node_id in wanted:
+                    raise RuntimeError(f"Kafka node {node.node_id} exited with code {node.process.returncode} "
+                                       f"while starting:\n{node.log_tail()}")
+            with contextlib.suppress(Exception):
+                brokers = set(admin.list_topics(timeout=2).brokers)
+                if wanted <= brokers:
+                    return
+            if time.monotonic() > deadline:
+                tails = "\n".join(node.log_tail(1500) for node in self.nodes)
+                raise TimeoutError(f"Kafka did not answer with brokers {sorted(wanted)} within {timeout:g} s\n"
+                                   f"{tails}")
+            time.sleep(0.2)
+
+    # -- inspection ---------------------------------------------------------------------------------------------
+
+    def leaders(self, topic: str) -> dict[int, int]:
+        """partition -> id of the node leading it (-1 while it has none)."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": _quiet_logger()})
+        metadata = admin.list_topics(topic, timeout=10).topics[topic]
+        return {p: info.leader for p, info in metadata.partitions.items()}
+
+    # -- set-up -------------------------------------------------------------------------------------------------
+
+    def _load_or_plan(self) -> None:
+        """Reuse the cluster id and ports recorded under root (ports taken by now get new ones), else plan anew."""
+        state_file = self.root / "cluster.json"
+        known: dict[str, Any] = json.loads(state_file.read_text()) if state_file.exists() else {}
+        if known and known.get("size") != self.size:
+            raise RuntimeError(f"{self.root} holds a {known.get('size')}-node cluster, not a {self.size}-node one")
+        self.cluster_id = known.get("cluster_id") or _new_cluster_id()
+        planned: list[KafkaNode] = []
+        taken: set[int] = set()
+        for index in range(self.size):
+            node_id = index + 1
+            ports = known.get("nodes", {}).get(str(node_id), {})
+            port, controller = (_reuse_port(ports.get("port"), taken), _reuse_port(ports.get("controller"), taken))
+            planned.append(KafkaNode(node_id, self.root / f"node-{node_id}", port, controller))
+        self.nodes = planned
+        state = {"size": self.size, "cluster_id": self.cluster_id,
+                 "nodes": {str(n.node_id): {"port": n.port, "controller": n.controller_port} for n in planned}}
+        state_file.write_text(json.dumps(state, indent=1) + "\n")
+
+    def _write_config(self, node: KafkaNode) -> None:
+        node.directory.mkdir(parents=True, exist_ok=True)
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+        replication, min_isr = self.replication, self.min_insync
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": node.node_id,
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": node.data_dir,
+            "num.partitions": 1,
+            "default.replication.factor": replication,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": replication,
+            "offsets.topic.num.partitions": 10,  # 50 by default: each costs time when the first group joins
+            "transaction.state.log.replication.factor": replication,
+            "transaction.state.log.min.isr": min_isr,
+            "transaction.state.log.num.partitions": 10,
+            "share.coordinator.state.topic.replication.factor": replication,
+            "share.coordinator.state.topic.min.isr": min_isr,
+            "unclean.leader.election.enable": "false",
+            # every consumer-group join would otherwise wait 3 s for more members
+            "group.initial.rebalance.delay.ms": 0,
+            "log.retention.hours": -1,  # a dev stack's history is its point: keep it
+        }
+        if self.fast_failover:
+            settings |= {"broker.heartbeat.interval.ms": 500, "broker.session.timeout.ms": 3000}
+        text = "".join(f"{key}={value}\n" for key, value in settings.items())
+        (node.directory / "server.properties").write_text(text)
+        (node.directory / "log4j2.properties").write_text(LOG4J2.format(log=node.directory / "server.log"))
+
+    def _format(self, node: KafkaNode) -> None:
+        assert self.runtime is not None
+        done = subprocess.run(
+            [str(self.runtime.java), "-Xmx256m", "-cp", self.runtime.classpath,
+             f"-Dlog4j2.configurationFile={node.directory / 'log4j2.properties'}", STORAGE_TOOL, "format",
+             "-t", self.cluster_id, "-c", str(node.directory / "server.properties")],
+            capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"formatting the storage of Kafka node {node.node_id} failed:\n"
+                               f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+def _new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage random-uuid)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def _reuse_port(port: int | None, taken: set[int]) -> int:
+    chosen = port if port and port not in taken and port_free(port) else free_port()
+    while chosen in taken:
+        chosen = free_port()
+    taken.add(chosen)
+    return chosen
+
+
+def _quiet_logger() -> Any:
+    """librdkafka logs every refused connection while a node starts; that is expected, so it is not printed."""
+    import logging
+
+    quiet = logging.getLogger("kafkaban.kafka-admin")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    return quiet
+
+
+@contextlib.contextmanager
+def kafka_cluster(root: Path, size: int = 1, **options: Any) -> Iterator[KafkaCluster]:
+    cluster = KafkaCluster(root, size, **options).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

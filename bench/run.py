@@ -3,8 +3,9 @@
     python -m bench.run            # full sizes (a few minutes)
     python -m bench.run --smoke    # small sizes, under a minute: proves the harness runs, says nothing of speed
 
-Uses KAFKABAN_BOOTSTRAP / KAFKABAN_DATABASE_URL when set, else starts the embedded broker and a private
-PostgreSQL. Writes bench/results/<name>.json and .md and prints the table.
+Uses KAFKABAN_BOOTSTRAP / KAFKABAN_DATABASE_URL when set, else starts Apache Kafka (KRaft, one node; or tansu
+with KAFKABAN_EMBEDDED_BROKER=tansu) and a private PostgreSQL. Writes bench/results/<name>.json and .md and
+prints the table.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Any
 
 from bench.growth import measure
 from bench.kafka_benches import dispatch_latency, end_to_end, fold_throughput, projection_and_replay
-from engine.embedded import start_broker, start_postgres
+from engine.embedded import start_postgres
+from engine.local_broker import start_local_broker
 from tests.integration.stack import Stack
 
 FULL = {"fold": 20_000, "latency": 300, "e2e": 500, "growth": [(1_000, 10), (10_000, 10), (100_000, 10),
@@ -47,7 +49,9 @@ def versions() -> dict[str, str]:
 
 def run(smoke: bool, out_dir: Path) -> dict[str, Any]:
     sizes = SMOKE if smoke else FULL
-    broker = None if os.environ.get("KAFKABAN_BOOTSTRAP") else start_broker()
+    broker = None if os.environ.get("KAFKABAN_BOOTSTRAP") else start_local_broker()
+    if broker is not None:
+        os.environ.update(broker.client_env)
     database = None if os.environ.get("KAFKABAN_DATABASE_URL") else start_postgres()
     bootstrap = os.environ.get("KAFKABAN_BOOTSTRAP") or broker.bootstrap  # type: ignore[union-attr]
     database_url = os.environ.get("KAFKABAN_DATABASE_URL") or database.url  # type: ignore[union-attr]
@@ -56,7 +60,7 @@ def run(smoke: bool, out_dir: Path) -> dict[str, Any]:
                                "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "versions": versions(),
                                "settings": {"partitions": PARTITIONS, "broker": "external" if broker is None else
-                                            "tansu (embedded, memory storage)",
+                                            broker.describe(),
                                             "database": "external" if database is None else "pgserver",
                                             "session_timeout_ms": 6000, "processing_guarantee": "at_least_once",
                                             "worker_slots": 4, "sizes": sizes}}

@@ -44,6 +44,7 @@ class Settings:
     replication: int = 1  # KAFKABAN_REPLICATION: replication factor of created topics
     session_timeout_ms: int = 10_000  # KAFKABAN_SESSION_TIMEOUT_MS: consumer-group session timeout
     fetch_wait_ms: int = 500  # KAFKABAN_FETCH_WAIT_MS: longest a fetch waits for new records (see README)
+    idempotent_producers: bool = True  # KAFKABAN_IDEMPOTENT_PRODUCERS: 0 turns producer idempotence off
     processing_guarantee: str = "at_least_once"  # KAFKABAN_PROCESSING_GUARANTEE: or exactly_once (Apache Kafka)
     api_url: str = "http://127.0.0.1:8080"  # KAFKABAN_URL: where the CLI finds the API
     api_host: str = "127.0.0.1"  # KAFKABAN_API_HOST
@@ -68,6 +69,7 @@ class Settings:
             replication=_int(env, "KAFKABAN_REPLICATION", 1),
             session_timeout_ms=_int(env, "KAFKABAN_SESSION_TIMEOUT_MS", 10_000),
             fetch_wait_ms=_int(env, "KAFKABAN_FETCH_WAIT_MS", 500),
+            idempotent_producers=env.get("KAFKABAN_IDEMPOTENT_PRODUCERS", "1") not in ("0", "false", "no"),
             processing_guarantee=guarantee,
             api_url=(env.get("KAFKABAN_URL") or "http://127.0.0.1:8080").rstrip("/"),
             api_host=env.get("KAFKABAN_API_HOST") or "127.0.0.1",

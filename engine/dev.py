@@ -52,7 +52,7 @@ class DataDirLock:
     def acquire(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / "dev.lock"
-        handle = open(path, "a+")  # noqa: SIM115 - held open for the stack's life
+        handle = open(path, "a+")  # held open for the life of the stack
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -22,8 +22,9 @@ HEADER_OFFSET = "kafkaban.source.offset"
 
 
 def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    # idempotence: a produce retried after a broker failover is not appended twice (and implies acks=all)
     return {"bootstrap.servers": settings.require_bootstrap(), "partitioner": PARTITIONER, "linger.ms": 2,
-            "enable.idempotence": False, "acks": "all", **extra}
+            "enable.idempotence": settings.idempotent_producers, "acks": "all", **extra}
 
 
 def consumer_config(settings: Settings, group: str, **extra: Any) -> dict[str, Any]:

@@ -171,7 +171,7 @@ class KafkaCluster:
         if node.running():
             return
         assert self.runtime is not None
-        out = open(node.directory / "stdout.log", "ab")  # noqa: SIM115 - the child owns it from here
+        out = open(node.directory / "stdout.log", "ab")
         try:
             node.process = subprocess.Popen(
                 [str(self.runtime.java), f"-Xmx{self.heap}", "-Xms64m", *JVM_OPTS,

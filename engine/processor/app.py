@@ -22,7 +22,7 @@ from engine.domain.commands import Command, DispatchJob
 from engine.domain.ids import command_id
 from engine.kafka import dead_letter_headers, ensure_topics
 from engine.processor.core import EngineCore
-from engine.processor.faust_tuning import use_fetch_wait
+from engine.processor.faust_tuning import use_fetch_wait, use_idempotent_producer
 from engine.processor.replay import read_partition
 
 log = logging.getLogger("kafkaban.engine")
@@ -52,6 +52,7 @@ def app_id(settings: Settings) -> str:
 def create_app(settings: Settings) -> faust.App:
     bootstrap = settings.require_bootstrap()
     use_fetch_wait(settings.fetch_wait_ms)
+    use_idempotent_producer(settings.idempotent_producers)
     ensure_topics(settings, settings.base_topics())
     app = faust.App(
         app_id(settings),

@@ -1,7 +1,9 @@
-"""`kafkaban dev`: one command starts everything, runs the example, and SIGTERM leaves nothing behind."""
+"""`kafkaban dev`: one command starts everything on Apache Kafka, keeps its data across a restart, refuses a
+second stack on the same data directory, and SIGTERM leaves nothing running."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -24,51 +26,109 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_dev_starts_everything_runs_the_example_and_stops_cleanly(tmp_path: Path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("KAFKABAN_BOOTSTRAP", "KAFKABAN_DATABASE_URL")}
-    env["KAFKABAN_URL"] = f"http://127.0.0.1:{port}"
-    started = time.monotonic()
-    dev = subprocess.Popen([sys.executable, "-m", "engine.cli", "dev", "--port", str(port), "--example"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    seen: list[str] = []
-    threading.Thread(target=lambda: [lines.put(line) for line in dev.stdout], daemon=True).start()
+class Dev:
+    """A `kafkaban dev` process and the lines it prints."""
 
-    def wait_line(pattern: str, timeout: float) -> re.Match[str]:
+    def __init__(self, port: int, data_dir: Path, *extra: str) -> None:
+        self.env = {k: v for k, v in os.environ.items() if k not in ("KAFKABAN_BOOTSTRAP", "KAFKABAN_DATABASE_URL")}
+        self.env["KAFKABAN_URL"] = f"http://127.0.0.1:{port}"
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "dev", "--port", str(port), "--data-dir", str(data_dir), *extra],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=lambda: [self.lines.put(line) for line in self.process.stdout], daemon=True).start()
+
+    def wait_line(self, pattern: str, timeout: float) -> re.Match[str]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                line = lines.get(timeout=0.5)
+                line = self.lines.get(timeout=0.5)
             except queue.Empty:
-                assert dev.poll() is None, "dev exited:\n" + "".join(seen)
+                assert self.process.poll() is None, "dev exited:\n" + "".join(self.seen)
                 continue
-            seen.append(line)
+            self.seen.append(line)
             if match := re.search(pattern, line):
                 return match
-        raise AssertionError(f"no line matching {pattern!r} in {timeout} s:\n" + "".join(seen))
+        raise AssertionError(f"no line matching {pattern!r} in {timeout} s:\n" + "".join(self.seen))
 
+    def ready(self) -> dict[str, str]:
+        self.wait_line(r"kafkaban dev is ready in", 120)
+        return {"bootstrap": self.wait_line(r"bootstrap:\s+(\S+)", 5)[1],
+                "database": self.wait_line(r"database:\s+(\S+)", 5)[1],
+                "broker": self.wait_line(r"broker:\s+(.+)", 5)[1]}
+
+    def cli(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "engine.cli", *argv], env={**self.env, **(env or {})},
+                              capture_output=True, text=True, timeout=120)
+
+    def stop(self) -> list[psutil.Process]:
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(60)
+        _gone, alive = psutil.wait_procs(children, timeout=15)
+        assert alive == [], f"left running: {alive}"
+        return children
+
+
+def test_dev_runs_on_kafka_keeps_its_data_across_a_restart_and_stops_cleanly(tmp_path: Path):
+    port, data = free_port(), tmp_path / "dev-data"
+    dev = Dev(port, data, "--example")
     try:
-        wait_line(r"kafkaban dev is ready in", 60)
-        ready_after = time.monotonic() - started
-        bootstrap = wait_line(r"bootstrap:\s+127\.0\.0\.1:(\d+)", 5)
-        broker_port = int(bootstrap[1])
-        database = wait_line(r"database:\s+\S+host=(\S+)", 5)
-        execution_id = wait_line(r"execution ([0-9a-f-]{36})", 30)[1]
-        status = subprocess.run([sys.executable, "-m", "engine.cli", "submit", "hello", "-p", "who=tests", "--wait",
-                                 "--timeout", "60"], env=env, capture_output=True, text=True, timeout=90)
-        assert status.returncode == 0, status.stdout + status.stderr + "".join(seen)
-        assert "SUCCEEDED" in status.stdout
-        example = subprocess.run([sys.executable, "-m", "engine.cli", "status", execution_id], env=env,
-                                 capture_output=True, text=True, timeout=30)
-        assert example.returncode == 0 and execution_id in example.stdout
-        children = psutil.Process(dev.pid).children(recursive=True)
-        assert len(children) >= 5  # broker, engine, worker, projector, api
-        print(f"dev ready after {ready_after:.1f} s with {len(children)} child processes")
+        found = dev.ready()
+        assert found["broker"].startswith("Apache Kafka 4."), found
+        print(f"dev ready after {time.monotonic() - dev.started:.1f} s")
+        example_id = dev.wait_line(r"execution ([0-9a-f-]{36})", 30)[1]
+        done = dev.cli("submit", "hello", "-p", "who=tests", "--wait", "--timeout", "60", "--json")
+        assert done.returncode == 0, done.stdout + done.stderr + "".join(dev.seen)
+        submitted = json.loads(done.stdout)
+        assert submitted["status"] == "SUCCEEDED"
+        children = psutil.Process(dev.process.pid).children(recursive=True)
+        assert len(children) >= 5  # broker, engine, worker, projector, api (and PostgreSQL)
+
+        # a second stack on the same data directory is refused, and changes nothing
+        second = subprocess.run([sys.executable, "-m", "engine.cli", "dev", "--port", str(free_port()),
+                                 "--data-dir", str(data)], env=dev.env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert "another kafkaban dev" in second.stderr and str(data) in second.stderr
+        # and so is a stack on a port already in use, before it starts anything
+        busy = subprocess.run([sys.executable, "-m", "engine.cli", "dev", "--port", str(port), "--data-dir",
+                               str(tmp_path / "other")], env=dev.env, capture_output=True, text=True, timeout=60)
+        assert busy.returncode == 2 and f"port {port} is already in use" in busy.stderr
+        assert not (tmp_path / "other" / "kafka").exists()
     finally:
-        dev.send_signal(signal.SIGTERM)
-        dev.wait(60)
-    _gone, alive = psutil.wait_procs(children, timeout=10)
-    assert alive == [], f"left running: {alive}"
-    assert not port_open(port) and not port_open(broker_port)
-    assert not Path(database[1]).exists(), "the private database directory was left behind"
+        broker_port = int(found["bootstrap"].rsplit(":", 1)[1]) if "found" in locals() else None
+        dev.stop()
+    assert not port_open(port) and broker_port and not port_open(broker_port)
+
+    # restarted on the same data directory: every execution and its history are still there
+    dev = Dev(port, data)
+    try:
+        found = dev.ready()
+        for execution_id in (example_id, submitted["execution_id"]):
+            status = dev.cli("status", execution_id, "--json")
+            assert status.returncode == 0, status.stdout + status.stderr
+            assert json.loads(status.stdout)["status"] == "SUCCEEDED"
+        history = dev.cli("history", submitted["execution_id"], "--from-kafka", "--json",
+                          env={"KAFKABAN_BOOTSTRAP": found["bootstrap"]})
+        assert history.returncode == 0, history.stderr
+        assert "ExecutionSucceeded" in history.stdout
+        verify = dev.cli("replay", "verify", "--json",
+                         env={"KAFKABAN_BOOTSTRAP": found["bootstrap"], "KAFKABAN_DATABASE_URL": found["database"]})
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert json.loads(verify.stdout)["executions"] >= 2
+        again = dev.cli("submit", "hello", "-p", "who=again", "--wait", "--timeout", "60")
+        assert again.returncode == 0, again.stdout + again.stderr
+    finally:
+        dev.stop()
+
+    # --fresh starts empty
+    dev = Dev(port, data, "--fresh")
+    try:
+        dev.ready()
+        listed = dev.cli("executions", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout)["executions"] == []
+    finally:
+        dev.stop()

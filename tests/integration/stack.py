@@ -22,7 +22,8 @@ TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"}
 
 
 class Stack:
-    def __init__(self, bootstrap: str, database_url: str, log_dir: Path, partitions: int = 3) -> None:
+    def __init__(self, bootstrap: str, database_url: str, log_dir: Path, partitions: int = 3,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.prefix = f"t{uuid.uuid4().hex[:8]}"
         self.port = free_port()
         self.log_dir = log_dir
@@ -39,6 +40,7 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             # python jobs of the tests import tests.integration.jobs
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            **(extra_env or {}),
         }
         self.settings = Settings.from_env(self.env)
         self.url = f"http://127.0.0.1:{self.port}"

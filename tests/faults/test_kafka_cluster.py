@@ -1,0 +1,107 @@
+"""Broker faults on a 3-node Apache Kafka cluster (replication 3, min.insync.replicas 2, idempotent acks=all
+producers): the node leading the executions partitions dies under load and comes back, and every execution
+still ends exactly once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.codec import decode_event
+from engine.domain import events as ev
+from engine.kafka_server import KafkaCluster
+from engine.processor.replay import partitions_of, read_partition
+from tests.integration.stack import Stack
+
+TERMINAL = (ev.ExecutionSucceeded, ev.ExecutionFailed, ev.ExecutionCancelled)
+FLOW = """
+name: steady
+nodes:
+  - {name: a, type: command, config: {command: "sleep 0.2"}}
+  - {name: b, type: command, config: {command: "sleep 0.2"}, dependsOn: [a]}
+  - {name: c, type: command, config: {command: "sleep 0.2"}, dependsOn: [b]}
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    running = KafkaCluster(tmp_path_factory.mktemp("kafka3"), size=3, heap="384m", fast_failover=True).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(cluster: KafkaCluster, new_database: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    logs = Path(tmp_path_factory.mktemp("cluster-stack-logs"))
+    running = Stack(cluster.bootstrap, new_database(), logs, partitions=3,  # type: ignore[operator]
+                    extra_env={"KAFKABAN_REPLICATION": "3"})
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def terminal_events(stack: Stack) -> dict[str, list[tuple[str, str]]]:
+    """execution id -> [(event type, event id)] of every terminal event in the executions log."""
+    found: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    topic = stack.settings.executions_topic
+    for partition in partitions_of(stack.settings, topic):
+        for _offset, _key, value in read_partition(stack.settings, topic, partition):
+            event = decode_event(value)
+            if isinstance(event.payload, TERMINAL):
+                found[event.execution_id].append((type(event.payload).__name__, event.event_id))
+    return found
+
+
+def test_leader_of_the_executions_partitions_killed_under_load_every_execution_ends_once(cluster, stack):
+    topic = stack.settings.executions_topic
+    leaders = cluster.leaders(topic)
+    assert set(cluster.leaders(topic).values()) <= {1, 2, 3}
+    # the replication the cluster promises
+    from confluent_kafka.admin import AdminClient
+    metadata = AdminClient({"bootstrap.servers": cluster.bootstrap}).list_topics(topic, timeout=10).topics[topic]
+    assert all(len(p.replicas) == 3 for p in metadata.partitions.values())
+
+    stack.register(FLOW)
+    submitted: list[str] = [stack.submit("steady") for _ in range(30)]
+    victim = Counter(leaders.values()).most_common(1)[0][0]
+    errors: list[BaseException] = []
+
+    def keep_submitting() -> None:  # more load while the leader is gone: the API must still take submissions
+        try:
+            for _ in range(20):
+                submitted.append(stack.submit("steady"))
+                time.sleep(0.1)
+        except BaseException as exc:
+            errors.append(exc)
+
+    time.sleep(1.0)
+    cluster.node(victim).kill()
+    during = threading.Thread(target=keep_submitting)
+    during.start()
+    time.sleep(6)
+    moved = cluster.leaders(topic)
+    cluster.start_node(victim)
+    during.join(120)
+    assert not errors, errors
+
+    for execution_id in submitted:
+        done = stack.wait_for(execution_id, timeout=180)
+        assert done["status"] == "SUCCEEDED", done
+    assert victim not in moved.values(), f"leadership did not move off node {victim}: {moved}"
+
+    ends = terminal_events(stack)
+    assert set(submitted) <= set(ends)
+    for execution_id in submitted:
+        assert ends[execution_id] == [("ExecutionSucceeded", ends[execution_id][0][1])], (execution_id,
+                                                                                           ends[execution_id])
+    print(f"killed node {victim} (leader of {sum(1 for n in leaders.values() if n == victim)} of {len(leaders)} "
+          f"partitions); {len(submitted)} executions each ended once; leaders after: {moved}")

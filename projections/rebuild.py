@@ -71,7 +71,12 @@ def replay_into(settings: Settings, schema: str, progress: Progress | None = Non
                 batch = consumer.consume(1000, timeout=0.2)
                 if batch:
                     last_record = time.monotonic()
-                elif not remaining and time.monotonic() - last_record >= SETTLE_S:
+                elif remaining:
+                    # positions step over transaction markers and aborted records, which are never delivered
+                    for tp in consumer.position([TopicPartition(t, p) for t, p in remaining]):
+                        if tp.offset >= ends[(tp.topic, tp.partition)]:
+                            remaining.discard((tp.topic, tp.partition))
+                if not batch and not remaining and time.monotonic() - last_record >= SETTLE_S:
                     break
                 elif time.monotonic() - last_record > STALL_TIMEOUT_S:
                     raise RuntimeError(f"no records for {STALL_TIMEOUT_S} s; unfinished: {sorted(remaining)}")

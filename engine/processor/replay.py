@@ -34,6 +34,12 @@ def read_partition(settings: Settings, topic: str, partition: int, end: int | No
             if batch:
                 idle_since = time.monotonic()
             else:
+                # the consumer's position steps over transaction markers and aborted records, which are never
+                # delivered: the offset after the last delivered record can stay short of the end for good
+                fetched = consumer.position([TopicPartition(topic, partition)])[0].offset
+                position = max(position, fetched)
+                if end is not None and position >= end:
+                    return
                 idle = time.monotonic() - idle_since
                 if end is None and position >= high and idle >= SETTLE_S:
                     return

@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("KAFKABAN_EMBEDDED_BROKER", "kafka")
     broker = None if os.environ.get("KAFKABAN_BOOTSTRAP") else start_local_broker()
+    if broker is not None:
+        os.environ.update(broker.client_env)
     database = None if os.environ.get("KAFKABAN_DATABASE_URL") else start_postgres()
     bootstrap = os.environ.get("KAFKABAN_BOOTSTRAP") or broker.bootstrap  # type: ignore[union-attr]
     database_url = os.environ.get("KAFKABAN_DATABASE_URL") or database.url  # type: ignore[union-attr]

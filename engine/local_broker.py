@@ -72,8 +72,10 @@ def start_local_broker(root: Path | None = None, size: int = 1, env: Mapping[str
                 raise
             warn(f"{exc}\nFalling back to the embedded tansu broker. {TANSU_LIMITS}")
     tansu = start_broker()
-    # tansu holds every fetch for the consumer's whole fetch wait, so it must be short
-    return LocalBroker("tansu", tansu.bootstrap, tansu=tansu, client_env={"KAFKABAN_FETCH_WAIT_MS": "10"})
+    # tansu holds every fetch for the consumer's whole fetch wait, so it must be short; and the engine's aiokafka
+    # producer gets no answer from it when idempotence is on
+    return LocalBroker("tansu", tansu.bootstrap, tansu=tansu,
+                       client_env={"KAFKABAN_FETCH_WAIT_MS": "10", "KAFKABAN_IDEMPOTENT_PRODUCERS": "0"})
 
 
 def _warn(message: str) -> None:

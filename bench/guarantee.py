@@ -43,6 +43,7 @@ TERMINAL = (ev.ExecutionSucceeded, ev.ExecutionFailed, ev.ExecutionCancelled)
 def audit(stack: Stack, ids: list[str]) -> dict[str, Any]:
     settings = stack.settings
     event_ids: Counter[str] = Counter()
+    types: dict[str, str] = {}
     terminal: Counter[str] = Counter()
     started: Counter[tuple[str, str, int]] = Counter()
     topic = settings.executions_topic
@@ -50,6 +51,7 @@ def audit(stack: Stack, ids: list[str]) -> dict[str, Any]:
         for _offset, _key, value in read_partition(settings, topic, partition):
             event = decode_event(value)
             event_ids[event.event_id] += 1
+            types[event.event_id] = event.type
             if isinstance(event.payload, TERMINAL):
                 terminal[event.execution_id] += 1
             elif isinstance(event.payload, ev.JobStarted):
@@ -65,6 +67,7 @@ def audit(stack: Stack, ids: list[str]) -> dict[str, Any]:
     return {"executions": len(ids), "ended": len(wanted & set(terminal)),
             "executions_with_duplicate_terminal": sum(1 for e in wanted if terminal[e] > 1),
             "events_appended_twice": sum(1 for n in event_ids.values() if n > 1),
+            "appended_twice_by_type": dict(Counter(types[i] for i, n in event_ids.items() if n > 1)),
             "dispatches_sent_twice": sum(1 for n in dispatches.values() if n > 1),
             "attempts_started_twice": sum(1 for n in started.values() if n > 1)}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -51,6 +52,10 @@ class Settings:
     api_port: int = 8080  # KAFKABAN_API_PORT
     kill_grace_s: float = 5.0  # KAFKABAN_KILL_GRACE: seconds between SIGTERM and SIGKILL of a killed job
     drain_timeout_s: float = 30.0  # KAFKABAN_DRAIN_TIMEOUT: how long a stopping worker lets running jobs finish
+    embedded_broker: str = "kafka"  # KAFKABAN_EMBEDDED_BROKER: kafka, or tansu (the fallback without Java)
+    kafka_home: str | None = None  # KAFKABAN_KAFKA_HOME: an unpacked Apache Kafka distribution to run
+    cache_dir: str | None = None  # KAFKABAN_CACHE_DIR: where resolved broker jars are kept (~/.cache/kafkaban)
+    kafka_heap: str = "512m"  # KAFKABAN_KAFKA_HEAP: -Xmx of each broker node Kafkaban starts
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -59,6 +64,12 @@ class Settings:
         guarantee = env.get("KAFKABAN_PROCESSING_GUARANTEE", "at_least_once")
         if guarantee not in ("at_least_once", "exactly_once"):
             raise ConfigError(f"KAFKABAN_PROCESSING_GUARANTEE must be at_least_once or exactly_once, got {guarantee!r}")
+        embedded = env.get("KAFKABAN_EMBEDDED_BROKER") or "kafka"
+        if embedded not in ("kafka", "tansu"):
+            raise ConfigError(f"KAFKABAN_EMBEDDED_BROKER must be kafka or tansu, got {embedded!r}")
+        heap = env.get("KAFKABAN_KAFKA_HEAP") or "512m"
+        if not re.fullmatch(r"\d+[kmgKMG]?", heap):
+            raise ConfigError(f"KAFKABAN_KAFKA_HEAP must be a JVM heap size such as 512m or 1g, got {heap!r}")
         settings = cls(
             bootstrap=env.get("KAFKABAN_BOOTSTRAP") or None,
             database_url=env.get("KAFKABAN_DATABASE_URL") or None,
@@ -76,6 +87,10 @@ class Settings:
             api_port=_int(env, "KAFKABAN_API_PORT", 8080),
             kill_grace_s=_float(env, "KAFKABAN_KILL_GRACE", 5.0),
             drain_timeout_s=_float(env, "KAFKABAN_DRAIN_TIMEOUT", 30.0),
+            embedded_broker=embedded,
+            kafka_home=env.get("KAFKABAN_KAFKA_HOME") or None,
+            cache_dir=env.get("KAFKABAN_CACHE_DIR") or None,
+            kafka_heap=heap,
         )
         if settings.partitions < 1:
             raise ConfigError("KAFKABAN_PARTITIONS must be at least 1")

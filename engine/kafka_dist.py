@@ -2,7 +2,8 @@
 
 The jars are either an unpacked Apache Kafka distribution named by KAFKABAN_KAFKA_HOME (its ``libs/``), or
 ``org.apache.kafka:kafka_2.13`` at the pinned version and its runtime dependencies, resolved through Maven once
-into a cache directory (KAFKABAN_CACHE_DIR, default ``~/.cache/kafkaban``) and reused from there.
+into a cache directory (KAFKABAN_CACHE_DIR, default ``~/.cache/kafkaban``) and reused from there. Java is the
+one of JAVA_HOME, else the one on PATH, as Apache Kafka's own scripts find it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from engine.config import Settings
 
 # The newest Apache Kafka against which confluent-kafka 2.16, aiokafka 0.14 and faust-streaming 0.15 pass the
 # whole suite (Kafka 4.0 removed the protocol versions older clients used, KIP-896).
@@ -42,11 +45,10 @@ class KafkaRuntime:
     version: str
 
 
-def cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    if env.get("KAFKABAN_CACHE_DIR"):
-        return Path(env["KAFKABAN_CACHE_DIR"])
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+def cache_dir(settings: Settings) -> Path:
+    if settings.cache_dir:
+        return Path(settings.cache_dir)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "kafkaban"
 
 
@@ -85,11 +87,12 @@ def java_major_version(java: Path) -> int | None:
     return int(match[2] or 0) if major == 1 else major  # "1.8.0" is Java 8
 
 
-def runtime(progress: Callable[[str], None] | None = None, env: Mapping[str, str] | None = None) -> KafkaRuntime:
+def runtime(settings: Settings, progress: Callable[[str], None] | None = None,
+            env: Mapping[str, str] | None = None) -> KafkaRuntime:
     """Java and the broker's classpath, resolving the jars on first use."""
     env = os.environ if env is None else env
     java = find_java(env)
-    home = env.get("KAFKABAN_KAFKA_HOME")
+    home = settings.kafka_home
     if home:
         libs = Path(home) / "libs"
         if not any(libs.glob("kafka_2.13-*.jar")):
@@ -97,7 +100,7 @@ def runtime(progress: Callable[[str], None] | None = None, env: Mapping[str, str
                                     f"(no libs/kafka_2.13-*.jar)")
         version = next(libs.glob("kafka_2.13-*.jar")).stem.removeprefix("kafka_2.13-")
         return KafkaRuntime(java, f"{libs}/*", version)
-    libs = resolve_jars(cache_dir(env), progress or _print_progress, env)
+    libs = resolve_jars(cache_dir(settings), progress or _print_progress, env)
     return KafkaRuntime(java, f"{libs}/*", KAFKA_VERSION)
 
 

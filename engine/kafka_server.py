@@ -29,13 +29,14 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
+from engine.config import Settings
 from engine.embedded import die_with_parent, free_port, port_free
 from engine.kafka_dist import MAIN_CLASS, STORAGE_TOOL, KafkaRuntime, runtime
 
 # as Apache Kafka's bin/kafka-run-class.sh runs a broker (KAFKA_JVM_PERFORMANCE_OPTS)
 JVM_OPTS = ["-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
             "-XX:+ExplicitGCInvokesConcurrent", "-XX:MaxInlineLevel=15", "-Djava.awt.headless=true"]
-DEFAULT_HEAP = "512m"
+DEFAULT_HEAP = Settings.kafka_heap
 
 LOG4J2 = """status = error
 appender.file.type = RollingFile
@@ -149,7 +150,7 @@ class KafkaCluster:
     # -- life cycle ---------------------------------------------------------------------------------------------
 
     def start(self, timeout: float = 90.0, progress: Callable[[str], None] | None = None) -> KafkaCluster:
-        self.runtime = self.runtime or runtime(progress)
+        self.runtime = self.runtime or runtime(Settings.from_env(), progress)
         self.root.mkdir(parents=True, exist_ok=True)
         self._load_or_plan()
         for node in self.nodes:

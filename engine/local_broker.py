@@ -6,16 +6,17 @@ tansu broker, or no Java 17+ is installed, in which case tansu stands in with a 
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from engine.config import Settings
 from engine.embedded import EmbeddedBroker, start_broker
-from engine.kafka_dist import JavaMissing
+from engine.kafka_dist import JavaMissing, runtime
 from engine.kafka_server import KafkaCluster
 
 TANSU_LIMITS = (
@@ -51,26 +52,29 @@ class LocalBroker:
         return "tansu (in memory: nothing survives a restart)"
 
 
-def start_local_broker(root: Path | None = None, size: int = 1, env: Mapping[str, str] | None = None,
-                       warn: Callable[[str], None] | None = None, **options: object) -> LocalBroker:
+def start_local_broker(root: Path | None = None, size: int = 1, settings: Settings | None = None,
+                       warn: Callable[[str], None] | None = None, **options: Any) -> LocalBroker:
     """Start a broker keeping its data in ``root`` (a temporary directory, removed on stop, when None)."""
-    env = os.environ if env is None else env
+    settings = settings or Settings.from_env()
     warn = warn or _warn
-    kind = env.get("KAFKABAN_EMBEDDED_BROKER", "kafka")
-    if kind not in ("kafka", "tansu"):
-        raise ValueError(f"KAFKABAN_EMBEDDED_BROKER must be kafka or tansu, got {kind!r}")
-    if kind == "kafka":
-        owned = None if root is not None else Path(tempfile.mkdtemp(prefix="kafkaban-kafka-"))
-        cluster = KafkaCluster(root or owned, size, **options)  # type: ignore[arg-type]
+    if settings.embedded_broker == "kafka":
         try:
-            cluster.start()
-            return LocalBroker("kafka", cluster.bootstrap, cluster=cluster, owned_root=owned)
+            found = runtime(settings)
         except JavaMissing as exc:
-            if owned is not None:
-                shutil.rmtree(owned, ignore_errors=True)
             if size > 1:
                 raise
             warn(f"{exc}\nFalling back to the embedded tansu broker. {TANSU_LIMITS}")
+        else:
+            owned = None if root is not None else Path(tempfile.mkdtemp(prefix="kafkaban-kafka-"))
+            options.setdefault("heap", settings.kafka_heap)
+            cluster = KafkaCluster(root or owned, size, runtime=found, **options)  # type: ignore[arg-type]
+            try:
+                cluster.start()
+            except BaseException:
+                if owned is not None:
+                    shutil.rmtree(owned, ignore_errors=True)
+                raise
+            return LocalBroker("kafka", cluster.bootstrap, cluster=cluster, owned_root=owned)
     tansu = start_broker()
     # tansu holds every fetch for the consumer's whole fetch wait, so it must be short; and the engine's aiokafka
     # producer gets no answer from it when idempotence is on

@@ -105,3 +105,22 @@ def test_leader_of_the_executions_partitions_killed_under_load_every_execution_e
                                                                                            ends[execution_id])
     print(f"killed node {victim} (leader of {sum(1 for n in leaders.values() if n == victim)} of {len(leaders)} "
           f"partitions); {len(submitted)} executions each ended once; leaders after: {moved}")
+
+
+def test_a_node_cut_off_by_sigstop_and_resumed_loses_nothing(cluster, stack):
+    """SIGSTOP keeps the node's sockets open but silent (a long GC pause, a network cut): clients must time out on
+    it and go on with the other two; once resumed it rejoins and nothing was lost or doubled."""
+    topic = stack.settings.executions_topic
+    stack.register(FLOW)
+    victim = Counter(cluster.leaders(topic).values()).most_common(1)[0][0]
+    submitted = [stack.submit("steady") for _ in range(10)]
+    cluster.node(victim).pause()
+    try:
+        time.sleep(5)  # past the 3 s broker session: the controller fences it and leaders move
+        submitted += [stack.submit("steady") for _ in range(10)]
+        for execution_id in submitted:
+            assert stack.wait_for(execution_id, timeout=180)["status"] == "SUCCEEDED"
+    finally:
+        cluster.node(victim).resume()
+    ends = terminal_events(stack)
+    assert all(len(ends[e]) == 1 for e in submitted), {e: ends[e] for e in submitted if len(ends[e]) != 1}

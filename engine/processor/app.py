@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import faust
@@ -176,48 +177,68 @@ def create_app(settings: Settings) -> faust.App:
         if events:
             await send_all([(executions, e.execution_id.encode(), encode_event(e, registry), None) for e in events])
 
-    @app.on_partitions_revoked.connect
-    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        partitions = {tp.partition for tp in revoked if tp.topic == settings.executions_topic}
+    # each assignment or revocation of a partition starts a new epoch of it: a rebuild that finishes after its
+    # partition left (or left and came back) must not open it
+    epochs: dict[int, int] = {}
+    rebuilds: set[asyncio.Task[None]] = set()
+
+    def close(partitions: set[int]) -> None:
         for partition in partitions:
+            epochs[partition] = epochs.get(partition, 0) + 1
             gate(partition).clear()
             written.pop(partition, None)
         core.drop_partitions(partitions)
 
+    async def open_partitions(fresh: list[int], offsets: dict[int, int], started: dict[int, int]) -> None:
+        rebuilt = await asyncio.to_thread(rebuild, settings, fresh, offsets)
+        current = {p for p in fresh if epochs.get(p) == started[p]}
+        core.adopt(rebuilt, current, now_ms())
+        for partition in current:
+            gate(partition).set()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        close({tp.partition for tp in revoked if tp.topic == settings.executions_topic})
+
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         mine = sorted(tp.partition for tp in assigned if tp.topic == settings.executions_topic)
+        close(set(ready) - set(mine))
         fresh = [p for p in mine if not gate(p).is_set()]
-        for partition in set(ready) - set(mine):
-            gate(partition).clear()
-            written.pop(partition, None)
-            core.drop_partitions({partition})
         if fresh:
             # the group's committed offsets as this consumer sees them: the stream resumes from exactly there
             committed = await app.consumer.seek_to_committed()
             offsets = {tp.partition: offset or 0 for tp, offset in committed.items()
                        if tp.topic == settings.executions_topic}
-            await asyncio.to_thread(rebuild, settings, core, fresh, offsets)
-        for partition in fresh:
-            gate(partition).set()
+            for partition in fresh:
+                epochs[partition] = epochs.get(partition, 0) + 1
+            # the rebuild runs after this callback returns: a long one inside the rebalance would outlast the
+            # session, get this member evicted and start the next rebalance, and with it the next rebuild
+            task = asyncio.create_task(open_partitions(fresh, offsets, {p: epochs[p] for p in fresh}))
+            rebuilds.add(task)
+            task.add_done_callback(rebuilds.discard)
 
     return app
 
 
-def rebuild(settings: Settings, core: EngineCore, partitions: list[int], offsets: dict[int, int]) -> None:
-    """Fold each newly assigned partition up to the group's committed offset; later records are processed."""
+def rebuild(settings: Settings, partitions: list[int], offsets: dict[int, int]) -> EngineCore:
+    """A core holding each partition's executions folded up to the group's committed offset (later records are
+    processed as they come), built apart from the live core so that the two never share a structure."""
     topic = settings.executions_topic
     now = now_ms()
+    rebuilt = EngineCore()
     total = 0
+    started = time.monotonic()
     for partition in partitions:
         for _, _, value in read_partition(settings, topic, partition, end=offsets.get(partition, 0)):
             try:
-                core.fold_only(decode_event(value or b"", settings.schema_registry_url), partition, now)
+                rebuilt.fold_only(decode_event(value or b"", settings.schema_registry_url), partition, now)
             except DecodeError:
                 continue  # it went to the dead-letter topic when it was first read
             total += 1
-    core.schedule_all(now)
-    log.info("rebuilt partitions %s of %s from %d events (committed offsets %s)", partitions, topic, total, offsets)
+    log.info("rebuilt partitions %s of %s from %d events in %.1f s (committed offsets %s)", partitions, topic,
+                total, time.monotonic() - started, offsets)
+    return rebuilt
 
 
 def run(settings: Settings) -> None:

@@ -66,12 +66,6 @@ class EngineCore:
 
     # -- timers -------------------------------------------------------------------------------------------------
 
-    def schedule_all(self, now: int) -> None:
-        """After a rebuild: every deadline of every live execution; running attempts get a fresh lease."""
-        for state in self.states.values():
-            if not state.terminal:
-                self._schedule(state, set(state.jobs), now, fresh_lease=True)
-
     def _schedule(self, state: ExecutionState, jobs: set[str], now: int, fresh_lease: bool = False) -> None:
         for name in jobs:
             if name not in state.jobs:
@@ -130,6 +124,17 @@ class EngineCore:
             self._fired.pop(execution_id, None)
 
     # -- partitions ---------------------------------------------------------------------------------------------
+
+    def adopt(self, rebuilt: EngineCore, partitions: set[int], now: int) -> None:
+        """Take over the executions a rebuild folded for ``partitions`` and schedule their deadlines (running
+        attempts get a fresh lease: this processor has heard nothing of them yet)."""
+        for execution_id, partition in rebuilt.partition_of.items():
+            if partition in partitions:
+                state = rebuilt.states[execution_id]
+                self.states[execution_id] = state
+                self.partition_of[execution_id] = partition
+                if not state.terminal:
+                    self._schedule(state, set(state.jobs), now, fresh_lease=True)
 
     def drop_partitions(self, partitions: set[int]) -> None:
         gone = {eid for eid, p in self.partition_of.items() if p in partitions}

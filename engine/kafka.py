@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from engine.config import Settings
@@ -56,6 +56,18 @@ def ensure_topics(settings: Settings, topics: Iterable[str], timeout: float = 30
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics not visible after {timeout} s: {missing}")
         time.sleep(0.1)
+
+
+def positions_reached(consumer: Consumer, ends: Mapping[tuple[str, int], int]) -> set[tuple[str, int]]:
+    """The (topic, partition)s of ``ends`` whose consumer position has reached the given end offset.
+
+    Read-to-end loops ask this when a poll brings nothing: under exactly_once a log holds transaction markers and
+    aborted records, which are never delivered, so the offset after the last record received can stay short of
+    the end for good; the position steps over them."""
+    if not ends:
+        return set()
+    positions = consumer.position([TopicPartition(topic, partition) for topic, partition in ends])
+    return {(tp.topic, tp.partition) for tp in positions if tp.offset >= ends[(tp.topic, tp.partition)]}
 
 
 def dead_letter_headers(reason: str, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:

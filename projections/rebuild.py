@@ -15,7 +15,7 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from engine.config import Settings
-from engine.kafka import consumer_config
+from engine.kafka import consumer_config, positions_reached
 from projections.db import check_schema, connect, migrate
 from projections.projector import Projector
 
@@ -71,11 +71,8 @@ def replay_into(settings: Settings, schema: str, progress: Progress | None = Non
                 batch = consumer.consume(1000, timeout=0.2)
                 if batch:
                     last_record = time.monotonic()
-                elif remaining:
-                    # positions step over transaction markers and aborted records, which are never delivered
-                    for tp in consumer.position([TopicPartition(t, p) for t, p in remaining]):
-                        if tp.offset >= ends[(tp.topic, tp.partition)]:
-                            remaining.discard((tp.topic, tp.partition))
+                else:
+                    remaining -= positions_reached(consumer, {key: ends[key] for key in remaining})
                 if not batch and not remaining and time.monotonic() - last_record >= SETTLE_S:
                     break
                 elif time.monotonic() - last_record > STALL_TIMEOUT_S:

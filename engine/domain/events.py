@@ -124,6 +124,9 @@ Payload = (
     | ExecutionFailed | ExecutionCancelled
 )
 
+# the events that end an execution: exactly one of them per execution
+ENDING_EVENTS = (ExecutionSucceeded, ExecutionFailed, ExecutionCancelled, ExecutionRejected)
+
 PAYLOAD_TYPES: Mapping[str, type] = {
     cls.__name__: cls
     for cls in (

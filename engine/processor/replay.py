@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from engine.config import Settings
-from engine.kafka import consumer_config
+from engine.kafka import consumer_config, positions_reached
 
 STALL_TIMEOUT_S = 30.0
 SETTLE_S = 0.5
@@ -34,10 +34,9 @@ def read_partition(settings: Settings, topic: str, partition: int, end: int | No
             if batch:
                 idle_since = time.monotonic()
             else:
-                # the consumer's position steps over transaction markers and aborted records, which are never
-                # delivered: the offset after the last delivered record can stay short of the end for good
-                fetched = consumer.position([TopicPartition(topic, partition)])[0].offset
-                position = max(position, fetched)
+                target = end if end is not None else high
+                if positions_reached(consumer, {(topic, partition): target}):
+                    position = max(position, target)
                 if end is not None and position >= end:
                     return
                 idle = time.monotonic() - idle_since

@@ -32,18 +32,16 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from bench.common import services, stamp, step, versions, write_results
 from bench.kafka_benches import Watcher, flow, submission
-from bench.run import step, versions
 from engine.codec import decode_event
 from engine.domain import events as ev
-from engine.embedded import free_port, start_postgres
+from engine.embedded import free_port
 from engine.kafka import producer_config
-from engine.local_broker import start_local_broker
 from tests.integration.stack import Stack
 
 PARTITIONS = 6
 EVENTS_PER_CHAIN3 = 14  # submitted + 3 x (queued, dispatched, started, succeeded) + execution succeeded
-TERMINAL = (ev.ExecutionSucceeded, ev.ExecutionFailed, ev.ExecutionCancelled)
 
 
 class LogCounter:
@@ -63,7 +61,7 @@ class LogCounter:
                 event = decode_event(value)
             except Exception:
                 return
-            if isinstance(event.payload, TERMINAL):
+            if isinstance(event.payload, ev.ENDING_EVENTS):
                 with self.lock:
                     self.ended.add(event.execution_id)
 
@@ -160,48 +158,50 @@ def dev_startup(kind: str) -> dict[str, Any]:
                                         "--data-dir", str(data)], env=env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True)
             assert process.stdout is not None
-            for line in process.stdout:
-                if match := re.search(r"ready in ([\d.]+) s", line):
-                    out[f"{label}_s"] = float(match[1])
-                    break
-            process.terminate()
-            process.wait(60)
+            try:
+                for line in process.stdout:
+                    if match := re.search(r"ready in ([\d.]+) s", line):
+                        out[f"{label}_s"] = float(match[1])
+                        break
+                process.terminate()
+                process.communicate(timeout=60)  # drains what it prints while stopping
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
     finally:
         shutil.rmtree(data, ignore_errors=True)
     return out
 
 
-def run_on(kind: str, sizes: dict[str, Any], database_url: str, logs: Path) -> dict[str, Any]:
-    os.environ["KAFKABAN_EMBEDDED_BROKER"] = kind
-    broker = start_local_broker()
+def run_on(kind: str, sizes: dict[str, Any], logs: Path) -> dict[str, Any]:
     env_before = dict(os.environ)
-    os.environ.update(broker.client_env)
-    result: dict[str, Any] = {"broker": broker.describe()}
     try:
-        (logs / kind).mkdir(parents=True)
-        stack = Stack(broker.bootstrap, database_url, logs / kind, PARTITIONS)
-        stack.start(parts=("engine", "worker"))
-        counter = LogCounter(stack)
-        try:
-            step(f"{kind}: restart time at {sizes['history'][0]:,} events")
-            top_up(stack, counter, sizes["history"][0], sizes["cap"])
-            result["restart"] = [restart_time(stack, counter)]
-            step(f"{kind}: burst of {sizes['burst']:,} executions")
-            result["burst"] = burst(stack, counter, sizes["burst"], sizes["cap"])
-            for events in sizes["history"][1:]:
-                if not result["burst"]["all_ended"]:
-                    result["restart"].append({"events_in_log": events, "skipped": "the burst did not end"})
-                    continue
-                step(f"{kind}: restart time at {events:,} events")
-                top_up(stack, counter, events, sizes["cap"])
-                result["restart"].append(restart_time(stack, counter))
-        except TimeoutError as exc:
-            result["error"] = str(exc)
-        finally:
-            counter.stop()
-            stack.stop()
+        with services() as running:
+            result: dict[str, Any] = {"broker": running.describe_broker()}
+            (logs / kind).mkdir(parents=True)
+            stack = Stack(running.bootstrap, running.database_url, logs / kind, PARTITIONS)
+            stack.start(parts=("engine", "worker"))
+            counter = LogCounter(stack)
+            try:
+                step(f"{kind}: restart time at {sizes['history'][0]:,} events")
+                top_up(stack, counter, sizes["history"][0], sizes["cap"])
+                result["restart"] = [restart_time(stack, counter)]
+                step(f"{kind}: burst of {sizes['burst']:,} executions")
+                result["burst"] = burst(stack, counter, sizes["burst"], sizes["cap"])
+                for events in sizes["history"][1:]:
+                    if not result["burst"]["all_ended"]:
+                        result["restart"].append({"events_in_log": events, "skipped": "the burst did not end"})
+                        continue
+                    step(f"{kind}: restart time at {events:,} events")
+                    top_up(stack, counter, events, sizes["cap"])
+                    result["restart"].append(restart_time(stack, counter))
+            except TimeoutError as exc:
+                result["error"] = str(exc)
+            finally:
+                counter.stop()
+                stack.stop()
     finally:
-        broker.stop()
         os.environ.clear()
         os.environ.update(env_before)
     step(f"{kind}: dev startup")
@@ -246,24 +246,13 @@ def main(argv: list[str] | None = None) -> int:
                                "versions": versions(),
                                "settings": {"partitions": PARTITIONS, "parts": "engine + 1 worker (4 slots)",
                                             "flow": "3-job noop chain", **sizes}, "brokers": {}}
-    database = None if os.environ.get("KAFKABAN_DATABASE_URL") else start_postgres()
-    database_url = os.environ.get("KAFKABAN_DATABASE_URL") or database.url  # type: ignore[union-attr]
     logs = Path(tempfile.mkdtemp(prefix="kafkaban-burst-"))
-    try:
-        for kind in args.brokers.split(","):
-            cap = sizes["tansu_cap"] if kind == "tansu" else sizes["cap"]
-            results["brokers"][kind] = run_on(kind, {**sizes, "cap": cap}, database_url, logs)
-    finally:
-        if database:
-            database.stop()
-    name = f"burst-{time.strftime('%Y%m%d-%H%M%S')}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results)
-    (args.out / f"{name}.md").write_text(table)
-    print(table)
+    for kind in args.brokers.split(","):
+        os.environ["KAFKABAN_EMBEDDED_BROKER"] = kind
+        cap = sizes["tansu_cap"] if kind == "tansu" else sizes["cap"]
+        results["brokers"][kind] = run_on(kind, {**sizes, "cap": cap}, logs)
+    write_results(args.out, f"burst-{stamp()}", results, markdown)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,17 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.burst import EVENTS_PER_CHAIN3, LogCounter, produce_burst, wait_ended
+from bench.common import Services, services, stamp, step, versions, write_results
 from bench.kafka_benches import fold_throughput
-from bench.run import step, versions
 from engine.codec import codec, decode_event
 from engine.domain import events as ev
-from engine.embedded import start_postgres
-from engine.local_broker import start_local_broker
 from engine.processor.replay import partitions_of, read_partition
 from tests.integration.stack import Stack
 
 PARTITIONS = 6
-TERMINAL = (ev.ExecutionSucceeded, ev.ExecutionFailed, ev.ExecutionCancelled)
 
 
 def audit(stack: Stack, ids: list[str]) -> dict[str, Any]:
@@ -52,7 +49,7 @@ def audit(stack: Stack, ids: list[str]) -> dict[str, Any]:
             event = decode_event(value)
             event_ids[event.event_id] += 1
             types[event.event_id] = event.type
-            if isinstance(event.payload, TERMINAL):
+            if isinstance(event.payload, ev.ENDING_EVENTS):
                 terminal[event.execution_id] += 1
             elif isinstance(event.payload, ev.JobStarted):
                 started[(event.execution_id, event.payload.job, event.payload.attempt)] += 1
@@ -135,44 +132,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fold", type=int, default=10_000, help="inputs for the fold throughput figure")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
-    os.environ.setdefault("KAFKABAN_EMBEDDED_BROKER", "kafka")
-    broker = None if os.environ.get("KAFKABAN_BOOTSTRAP") else start_local_broker()
-    if broker is not None:
-        os.environ.update(broker.client_env)
-    database = None if os.environ.get("KAFKABAN_DATABASE_URL") else start_postgres()
-    bootstrap = os.environ.get("KAFKABAN_BOOTSTRAP") or broker.bootstrap  # type: ignore[union-attr]
-    database_url = os.environ.get("KAFKABAN_DATABASE_URL") or database.url  # type: ignore[union-attr]
+    os.environ.setdefault("KAFKABAN_EMBEDDED_BROKER", "kafka")  # transactions: not on the tansu fallback
+    with services() as running:
+        if running.broker is not None and running.broker.kind != "kafka":
+            print("bench.guarantee measures Kafka transactions: it needs Apache Kafka (Java 17+), not the tansu "
+                  "fallback", file=sys.stderr)
+            return 1
+        results = measure(running, args)
+    write_results(args.out, f"guarantee-{stamp()}", results, markdown)
+    return 0
+
+
+def measure(running: Services, args: argparse.Namespace) -> dict[str, Any]:
     logs = Path(tempfile.mkdtemp(prefix="kafkaban-guarantee-"))
     results: dict[str, Any] = {"started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "versions": versions(),
-                               "settings": {"broker": broker.describe() if broker else "external",
+                               "settings": {"broker": running.describe_broker(),
                                             "partitions": PARTITIONS, "executions": args.executions,
                                             "trials": args.trials, "fold_inputs": args.fold,
                                             "flow": "3-job noop chain", "parts": "engine + 1 worker"},
                                "guarantees": {}}
-    try:
-        for guarantee in ("at_least_once", "exactly_once"):
-            step(f"{guarantee}: fold throughput")
-            res: dict[str, Any] = {"fold": throughput(bootstrap, database_url, logs / f"{guarantee}-fold", guarantee,
-                                                      args.fold), "trials": []}
-            for index in range(args.trials):
-                step(f"{guarantee}: engine SIGKILL trial {index + 1}")
-                res["trials"].append(trial(bootstrap, database_url, logs / f"{guarantee}-{index}", guarantee,
-                                           args.executions))
-            results["guarantees"][guarantee] = res
-    finally:
-        if broker:
-            broker.stop()
-        if database:
-            database.stop()
-    name = f"guarantee-{time.strftime('%Y%m%d-%H%M%S')}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results)
-    (args.out / f"{name}.md").write_text(table)
-    print(table)
-    return 0
-
+    for guarantee in ("at_least_once", "exactly_once"):
+        step(f"{guarantee}: fold throughput")
+        res: dict[str, Any] = {"fold": throughput(running.bootstrap, running.database_url, logs / f"{guarantee}-fold",
+                                                  guarantee, args.fold), "trials": []}
+        for index in range(args.trials):
+            step(f"{guarantee}: engine SIGKILL trial {index + 1}")
+            res["trials"].append(trial(running.bootstrap, running.database_url, logs / f"{guarantee}-{index}",
+                                       guarantee, args.executions))
+        results["guarantees"][guarantee] = res
+    return results
 
 if __name__ == "__main__":
     sys.exit(main())

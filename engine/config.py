@@ -80,7 +80,8 @@ class Settings:
             replication=_int(env, "KAFKABAN_REPLICATION", 1),
             session_timeout_ms=_int(env, "KAFKABAN_SESSION_TIMEOUT_MS", 10_000),
             fetch_wait_ms=_int(env, "KAFKABAN_FETCH_WAIT_MS", 500),
-            idempotent_producers=env.get("KAFKABAN_IDEMPOTENT_PRODUCERS", "1") not in ("0", "false", "no"),
+            idempotent_producers=(env.get("KAFKABAN_IDEMPOTENT_PRODUCERS") or "1").strip().lower()
+            not in ("0", "false", "no", "off"),
             processing_guarantee=guarantee,
             api_url=(env.get("KAFKABAN_URL") or "http://127.0.0.1:8080").rstrip("/"),
             api_host=env.get("KAFKABAN_API_HOST") or "127.0.0.1",

@@ -27,6 +27,7 @@ from engine.config import ConfigError, Settings
 from engine.embedded import EmbeddedPostgres, die_with_parent, port_free, start_postgres
 from engine.local_broker import LocalBroker, start_local_broker
 
+DATA_PARTS = ("kafka", "postgres")  # what a data directory holds besides its lock file
 PARTS = [("engine", ["engine"]), ("worker", ["worker", "--pool", "default", "--slots", "4"]),
          ("projector", ["projector"]), ("api", ["api"])]
 
@@ -49,10 +50,13 @@ class DataDirLock:
         self.directory = directory
         self.file: IO[str] | None = None
 
+    @property
+    def path(self) -> Path:
+        return self.directory / "dev.lock"
+
     def acquire(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / "dev.lock"
-        handle = open(path, "a+")  # held open for the life of the stack
+        handle = open(self.path, "a+")  # held open for the life of the stack
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -61,6 +65,9 @@ class DataDirLock:
             handle.close()
             raise ConfigError(f"another kafkaban dev (pid {holder}) is using the data directory {self.directory}; "
                               f"stop it first, or give this one its own --data-dir") from None
+        except BaseException:
+            handle.close()
+            raise
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -88,9 +95,13 @@ class DevStack:
         if not port_free(self.port):
             raise ConfigError(f"port {self.port} is already in use on 127.0.0.1: stop what listens there or choose "
                               f"another with --port")
+        # --fresh deletes only in a directory a dev stack has used (it has our lock file) or an empty one
+        if self.fresh and self.data_dir.exists() and not self.lock.path.exists() and any(self.data_dir.iterdir()):
+            raise ConfigError(f"{self.data_dir} is not a kafkaban dev data directory (no dev.lock in it): --fresh "
+                              f"deletes nothing there; choose a directory of its own with --data-dir")
         self.lock.acquire()
         if self.fresh:
-            for part in ("kafka", "postgres"):
+            for part in DATA_PARTS:
                 shutil.rmtree(self.data_dir / part, ignore_errors=True)
         settings = self.settings
         client_env: dict[str, str] = {}
@@ -164,14 +175,25 @@ def run(settings: Settings, port: int, data_dir: Path | None = None, fresh: bool
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
+        if not ready.is_set():
+            raise KeyboardInterrupt  # while starting (resolving the broker, waiting for it): stop at once
         stopping.set()
 
+    ready = threading.Event()
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     started = time.monotonic()
     try:
-        settings = stack.start()
-        stack.wait_ready()
+        try:
+            settings = stack.start()
+            stack.wait_ready()
+        except KeyboardInterrupt:
+            print("kafkaban dev: interrupted while starting; stopped what had started", file=sys.stderr)
+            return 130
+        except (RuntimeError, TimeoutError) as exc:  # the broker or a part did not come up: say why, plainly
+            print(f"kafkaban dev: could not start: {exc}", file=sys.stderr)
+            return 1
+        ready.set()
         print(f"kafkaban dev is ready in {time.monotonic() - started:.1f} s")
         print(f"  API:         {settings.api_url}   (OpenAPI: {settings.api_url}/openapi.json)")
         print(f"  bootstrap:   {settings.bootstrap}")

@@ -95,11 +95,12 @@ def runtime(settings: Settings, progress: Callable[[str], None] | None = None,
     home = settings.kafka_home
     if home:
         libs = Path(home) / "libs"
-        if not any(libs.glob("kafka_2.13-*.jar")):
+        found = [m for jar in libs.glob("kafka_2.13-*.jar") if (m := re.fullmatch(r"kafka_2\.13-([\d.]+)\.jar",
+                                                                                  jar.name))]
+        if not found:
             raise BrokerUnavailable(f"KAFKABAN_KAFKA_HOME={home} is not an unpacked Apache Kafka distribution "
-                                    f"(no libs/kafka_2.13-*.jar)")
-        version = next(libs.glob("kafka_2.13-*.jar")).stem.removeprefix("kafka_2.13-")
-        return KafkaRuntime(java, f"{libs}/*", version)
+                                    f"(no libs/kafka_2.13-<version>.jar)")
+        return KafkaRuntime(java, f"{libs}/*", found[0][1])
     libs = resolve_jars(cache_dir(settings), progress or _print_progress, env)
     return KafkaRuntime(java, f"{libs}/*", KAFKA_VERSION)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -153,13 +154,13 @@ class KafkaCluster:
         self.runtime = self.runtime or runtime(Settings.from_env(), progress)
         self.root.mkdir(parents=True, exist_ok=True)
         self._load_or_plan()
-        for node in self.nodes:
-            self._write_config(node)
-            if not (node.data_dir / "meta.properties").exists():
-                self._format(node)
-        for node in self.nodes:
-            self.start_node(node.node_id, wait=False)
         try:
+            for node in self.nodes:
+                self._write_config(node)
+                if not (node.data_dir / "meta.properties").exists():
+                    self._format(node)
+            for node in self.nodes:
+                self.start_node(node.node_id, wait=False)
             self.wait_ready(timeout)
         except BaseException:
             self.stop()
@@ -202,7 +203,7 @@ class KafkaCluster:
         """Until every running node is a registered broker that answers metadata requests."""
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": _quiet_logger()})
         deadline = time.monotonic() + timeout
-        wanted = {node.node_id for node in self.nodes if node.running()}
+        wanted = {node.node_id for node in self.nodes if node.process is not None}
         while True:
             for node in self.nodes:
                 if node.process is not None and node.process.poll() is not None and node.node_id in wanted:
@@ -307,10 +308,8 @@ def _reuse_port(port: int | None, taken: set[int]) -> int:
     return chosen
 
 
-def _quiet_logger() -> Any:
+def _quiet_logger() -> logging.Logger:
     """librdkafka logs every refused connection while a node starts; that is expected, so it is not printed."""
-    import logging
-
     quiet = logging.getLogger("kafkaban.kafka-admin")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False

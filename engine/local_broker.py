@@ -46,8 +46,7 @@ class LocalBroker:
 
     def describe(self) -> str:
         if self.cluster is not None:
-            runtime = self.cluster.runtime
-            version = runtime.version if runtime else "?"
+            version = self.cluster.runtime.version if self.cluster.runtime else "?"
             return f"Apache Kafka {version} (KRaft, {self.cluster.size} node(s), data in {self.cluster.root})"
         return "tansu (in memory: nothing survives a restart)"
 
@@ -66,15 +65,19 @@ def start_local_broker(root: Path | None = None, size: int = 1, settings: Settin
             warn(f"{exc}\nFalling back to the embedded tansu broker. {TANSU_LIMITS}")
         else:
             owned = None if root is not None else Path(tempfile.mkdtemp(prefix="kafkaban-kafka-"))
+            directory = root if root is not None else owned
+            assert directory is not None
             options.setdefault("heap", settings.kafka_heap)
-            cluster = KafkaCluster(root or owned, size, runtime=found, **options)  # type: ignore[arg-type]
+            cluster = KafkaCluster(directory, size, runtime=found, **options)
             try:
                 cluster.start()
             except BaseException:
                 if owned is not None:
                     shutil.rmtree(owned, ignore_errors=True)
                 raise
-            return LocalBroker("kafka", cluster.bootstrap, cluster=cluster, owned_root=owned)
+            # topics Kafkaban creates get the cluster's replication (with 3 nodes, min.insync.replicas is 2)
+            return LocalBroker("kafka", cluster.bootstrap, cluster=cluster, owned_root=owned,
+                               client_env={"KAFKABAN_REPLICATION": str(cluster.replication)})
     tansu = start_broker()
     # tansu holds every fetch for the consumer's whole fetch wait, so it must be short; and the engine's aiokafka
     # producer gets no answer from it when idempotence is on

@@ -123,12 +123,27 @@ def test_dev_runs_on_kafka_keeps_its_data_across_a_restart_and_stops_cleanly(tmp
     finally:
         dev.stop()
 
-    # --fresh starts empty
+    # --fresh starts empty: once a new execution is listed (the views have caught up), it is the only one, and
+    # the old ones are gone from the log too
     dev = Dev(port, data, "--fresh")
     try:
-        dev.ready()
+        found = dev.ready()
+        new = dev.cli("submit", "hello", "-p", "who=fresh", "--wait", "--timeout", "60", "--json")
+        assert new.returncode == 0, new.stdout + new.stderr
         listed = dev.cli("executions", "--json")
         assert listed.returncode == 0, listed.stderr
-        assert json.loads(listed.stdout)["executions"] == []
+        assert [e["execution_id"] for e in json.loads(listed.stdout)["executions"]] == [
+            json.loads(new.stdout)["execution_id"]]
+        old = dev.cli("history", example_id, "--from-kafka", "--json", env={"KAFKABAN_BOOTSTRAP": found["bootstrap"]})
+        assert "ExecutionSubmitted" not in old.stdout
     finally:
         dev.stop()
+
+
+def test_fresh_deletes_nothing_in_a_directory_that_is_not_a_dev_data_directory(tmp_path: Path):
+    (tmp_path / "kafka").mkdir()
+    (tmp_path / "kafka" / "keep.txt").write_text("not ours")
+    refused = subprocess.run([sys.executable, "-m", "engine.cli", "dev", "--port", str(free_port()), "--data-dir",
+                              str(tmp_path), "--fresh"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "not a kafkaban dev data directory" in refused.stderr
+    assert (tmp_path / "kafka" / "keep.txt").read_text() == "not ours"

@@ -10,7 +10,6 @@ import pytest
 
 from engine.config import ConfigError, Settings
 from engine.kafka_dist import BrokerUnavailable, JavaMissing, find_java, java_major_version, runtime
-from engine.local_broker import TANSU_LIMITS, start_local_broker
 
 
 def script(directory: Path, name: str, body: str) -> Path:
@@ -86,19 +85,6 @@ def test_unreachable_repository_is_one_clear_message_and_caches_nothing(tmp_path
     assert any("resolving Apache Kafka 4.4.0" in line for line in lines)  # first-run progress was shown
     assert not (tmp_path / "cache" / "kafka-4.4.0" / "complete").exists()
     assert not (tmp_path / "cache" / "kafka-4.4.0" / "libs").exists()
-
-
-def test_without_java_the_fallback_is_tansu_with_its_limits_stated(tmp_path: Path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.delenv("JAVA_HOME", raising=False)
-    warnings: list[str] = []
-    broker = start_local_broker(settings=Settings(), warn=warnings.append)
-    try:
-        assert broker.kind == "tansu" and broker.bootstrap.startswith("127.0.0.1:")
-        assert broker.client_env["KAFKABAN_FETCH_WAIT_MS"] == "10"
-    finally:
-        broker.stop()
-    assert len(warnings) == 1 and "needs Java 17" in warnings[0] and TANSU_LIMITS in warnings[0]
 
 
 @pytest.mark.parametrize(("name", "value"), [("KAFKABAN_EMBEDDED_BROKER", "redpanda"),

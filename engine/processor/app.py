@@ -33,6 +33,7 @@ BATCH_WINDOW_S = 0.002
 
 
 EVENT_ID_HEADER = "kafkaban.event_id"
+METADATA_MAX_AGE_MS = 5_000
 
 
 def _header(headers: Any, name: str) -> bytes | None:
@@ -69,6 +70,10 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=0.002,
+        # aiokafka does not refresh metadata when an offset lookup meets a moved leader (it retries the old one
+        # until the metadata ages out, 5 min by default): after a broker failover the engine sat that long
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
+        producer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
     executions = app.topic(settings.executions_topic, partitions=settings.partitions, **RAW)
     heartbeats = app.topic(settings.heartbeats_topic, partitions=settings.partitions, **RAW)

@@ -125,15 +125,16 @@ def test_dev_runs_on_kafka_keeps_its_data_across_a_restart_and_stops_cleanly(tmp
 
     # --fresh starts empty: once a new execution is listed (the views have caught up), it is the only one, and
     # the old ones are gone from the log too
-    dev = Dev(port, data, "--fresh")
+    dev = Dev(port, data, "--fresh", "--example")
     try:
         found = dev.ready()
+        fresh_example = dev.wait_line(r"execution ([0-9a-f-]{36})", 30)[1]
         new = dev.cli("submit", "hello", "-p", "who=fresh", "--wait", "--timeout", "60", "--json")
         assert new.returncode == 0, new.stdout + new.stderr
         listed = dev.cli("executions", "--json")
         assert listed.returncode == 0, listed.stderr
-        assert [e["execution_id"] for e in json.loads(listed.stdout)["executions"]] == [
-            json.loads(new.stdout)["execution_id"]]
+        assert {e["execution_id"] for e in json.loads(listed.stdout)["executions"]} == {
+            fresh_example, json.loads(new.stdout)["execution_id"]}
         old = dev.cli("history", example_id, "--from-kafka", "--json", env={"KAFKABAN_BOOTSTRAP": found["bootstrap"]})
         assert "ExecutionSubmitted" not in old.stdout
     finally:

@@ -275,6 +275,7 @@ class KafkaCluster:
             "unclean.leader.election.enable": "false",
             # every consumer-group join would otherwise wait 3 s for more members
             "group.initial.rebalance.delay.ms": 0,
+            "group.min.session.timeout.ms": 1000,  # tests may shorten sessions (6 s is Kafka's floor otherwise)
             "log.retention.hours": -1,  # a dev stack's history is its point: keep it
         }
         if self.fast_failover:

@@ -2,7 +2,7 @@
 
 The rebuild once ran inside the rebalance callback: when folding the history took longer than the consumer
 session (6 s), the member was evicted, rejoined, dropped its state and began the same rebuild again, for good.
-Here the history is made long enough for a rebuild to take well over a session: submissions of a 20-job flow,
+Here the session is 2 s and the history long enough for a rebuild to take well over that: submissions of a 20-job flow,
 produced straight to the log and marked as already processed by committing the engine group's offsets at the
 end, so a starting engine has to fold them all before it takes anything new."""
 
@@ -27,7 +27,9 @@ HISTORY = 30_000
 
 def test_engine_started_on_a_long_history_rebuilds_and_runs_a_new_execution(bootstrap: str, new_database,
                                                                            tmp_path: Path):
-    stack = Stack(bootstrap, new_database(), tmp_path, partitions=3)
+    # a short session, so that a rebuild run inside the rebalance callback would outlast it
+    stack = Stack(bootstrap, new_database(), tmp_path, partitions=3,
+                  extra_env={"KAFKABAN_SESSION_TIMEOUT_MS": "2000"})
     settings = stack.settings
     topic = settings.executions_topic
     ensure_topics(settings, settings.base_topics())

@@ -34,6 +34,9 @@ class EngineCore:
         self._heap: list[tuple[int, int, Timer]] = []
         self._seq = 0
         self._lease_deadline: dict[LeaseKey, int] = {}
+        # the lease keys of each execution, so that forgetting an ended execution costs its own leases, not a scan
+        # of every live one (that scan made the engine slower the more executions were in flight)
+        self._leases_of: dict[str, set[LeaseKey]] = {}
         self._fired: dict[str, set[str]] = {}  # execution id -> timer events written, forgotten when it ends
 
     # -- the log ------------------------------------------------------------------------------------------------
@@ -77,6 +80,7 @@ class EngineCore:
                     if key not in self._lease_deadline or fresh_lease:
                         lease_ms = state.flow.by_name[name].lease_ms
                         self._lease_deadline[key] = now + lease_ms
+                        self._leases_of.setdefault(timer.execution_id, set()).add(key)
                     timer = replace(timer, due_at=self._lease_deadline[key])
                 self._push(timer)
 
@@ -118,9 +122,9 @@ class EngineCore:
         self._forget_all({execution_id})
 
     def _forget_all(self, execution_ids: set[str]) -> None:
-        for key in [k for k in self._lease_deadline if k[0] in execution_ids]:
-            del self._lease_deadline[key]
         for execution_id in execution_ids:
+            for key in self._leases_of.pop(execution_id, ()):
+                self._lease_deadline.pop(key, None)
             self._fired.pop(execution_id, None)
 
     # -- partitions ---------------------------------------------------------------------------------------------

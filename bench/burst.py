@@ -158,11 +158,15 @@ def dev_startup(kind: str) -> dict[str, Any]:
                                         "--data-dir", str(data)], env=env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True)
             assert process.stdout is not None
+            seen: list[str] = []
             try:
                 for line in process.stdout:
+                    seen = [*seen[-5:], line.rstrip()]
                     if match := re.search(r"ready in ([\d.]+) s", line):
                         out[f"{label}_s"] = float(match[1])
                         break
+                else:  # it ended without saying it was ready: keep why
+                    out[f"{label}_error"] = "\n".join(seen)
                 process.terminate()
                 process.communicate(timeout=60)  # drains what it prints while stopping
             finally:

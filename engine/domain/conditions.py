@@ -102,10 +102,22 @@ def _tokenize(text: str) -> list[tuple[str, Any]]:
     return tokens
 
 
+# A condition is a line of a flow file, not a program: these bounds keep parsing and evaluating it (both
+# recursive) far from Python's recursion limit, so a hostile one is refused with a reason instead of crashing.
+MAX_TOKENS = 200
+MAX_NESTING = 32
+
+
 class _Parser:
     def __init__(self, tokens: list[tuple[str, Any]]) -> None:
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0
+
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ConditionError(f"nested more than {MAX_NESTING} deep (parentheses and '!')")
 
     def peek(self) -> tuple[str, Any] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -120,6 +132,8 @@ class _Parser:
     def parse(self) -> Node:
         if not self.tokens:
             raise ConditionError("empty condition")
+        if len(self.tokens) > MAX_TOKENS:
+            raise ConditionError(f"too long: {len(self.tokens)} terms and operators, at most {MAX_TOKENS}")
         node = self.or_()
         if self.peek() is not None:
             raise ConditionError(f"unexpected {self.peek()[1]!r} after a complete expression")  # type: ignore[index]
@@ -139,7 +153,10 @@ class _Parser:
 
     def not_(self) -> Node:
         if self.take_op("!"):
-            return Not(self.not_())
+            self.nest()
+            node = Not(self.not_())
+            self.depth -= 1
+            return node
         return self.cmp()
 
     def cmp(self) -> Node:
@@ -158,9 +175,11 @@ class _Parser:
         if kind in ("ref", "lit", "macro"):
             return value
         if value == "(":
+            self.nest()
             node = self.or_()
             if not self.take_op(")"):
                 raise ConditionError("missing ')'")
+            self.depth -= 1
             return node
         raise ConditionError(f"unexpected {value!r}")
 

@@ -48,8 +48,35 @@ class _Job:
     condition: str | None = None
 
 
+# deeper than any flow needs (embedded flows nest at most 8 deep, two YAML levels each): PyYAML builds documents
+# recursively, so a hostile file nested thousands deep would otherwise end in a RecursionError
+MAX_YAML_DEPTH = 64
+_OPENS = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+          yaml.FlowSequenceStartToken)
+_CLOSES = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def _too_deep(text: str) -> int | None:
+    """The line at which the YAML nests deeper than MAX_YAML_DEPTH (the scanner is not recursive), else None."""
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, _OPENS):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    return token.start_mark.line + 1
+            elif isinstance(token, _CLOSES):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # malformed: the parser below says where and why
+    return None
+
+
 def check_flow(text: str, default_name: str = "flow") -> tuple[FlowSpec | None, list[Problem]]:
     """Parse and validate; returns the spec (None if it could not be built) and every problem found."""
+    line = _too_deep(text)
+    if line is not None:
+        return None, [Problem(None, f"nested more than {MAX_YAML_DEPTH} levels deep (at line {line})")]
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:

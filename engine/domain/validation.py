@@ -95,7 +95,9 @@ def _condition_problems(job: JobSpec, spec: FlowSpec) -> list[str]:
     try:
         tree = conditions.parse(job.condition or "")
     except conditions.ConditionError as exc:
-        return [f"bad condition {job.condition!r}: {exc}"]
+        shown = job.condition or ""
+        shown = shown if len(shown) <= 80 else shown[:80] + "..."  # a hostile one may be megabytes long
+        return [f"bad condition {shown!r}: {exc}"]
     out: list[str] = []
     if len(set(conditions.macros(tree))) > 1:
         out.append("a condition may use one macro only")

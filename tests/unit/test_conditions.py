@@ -7,6 +7,7 @@ import re
 import pytest
 
 from engine.domain.conditions import ConditionError, ParentView, holds, macros, parse, refs
+from engine.domain.loader import check_flow
 
 
 def view(*statuses: str, **outputs: dict[str, str]) -> ParentView:
@@ -66,3 +67,25 @@ def test_refs_and_macros_are_listed():
     tree = parse("${a:x} > 1 || (${b:y} == 'z' && one_success)")
     assert [(r.job, r.param) for r in refs(tree)] == [("a", "x"), ("b", "y")]
     assert macros(tree) == ["one_success"]
+
+
+# Hostile conditions are refused by validation with a reason, never by a RecursionError (parsing and evaluating
+# a condition are recursive), and the message does not echo the whole input back.
+@pytest.mark.parametrize(("condition", "reason"), [
+    ("(" * 3000 + "${a:x} == 1" + ")" * 3000, "too long"),
+    ("(" * 40 + "${a:x} == 1" + ")" * 40, "nested more than 32 deep"),
+    ("!" * 3000 + "all_done", "too long"),
+    ("!" * 33 + "all_done", "nested more than 32 deep"),
+    (" && ".join(["${a:x} == 1"] * 3000), "too long"),
+])
+def test_deep_or_huge_conditions_are_refused_with_a_reason(condition: str, reason: str):
+    source = ("name: f\nnodes:\n  - {name: a, type: noop}\n"
+              f"  - {{name: b, type: noop, dependsOn: [a], condition: \"{condition}\"}}\n")
+    _spec, problems = check_flow(source)
+    assert len(problems) == 1 and reason in str(problems[0])
+    assert len(str(problems[0])) < 300
+
+
+def test_conditions_within_the_bounds_still_parse():
+    assert parse("(" * 32 + "${a:x} == 1" + ")" * 32) == parse("${a:x} == 1")
+    assert parse("!" * 32 + "all_done") is not None

@@ -148,3 +148,13 @@ def test_load_flow_raises_with_every_problem():
     with pytest.raises(FlowInvalid) as info:
         load_flow("nodes: [{name: a, type: bogus}, {name: b, type: command}]")
     assert [p.node for p in info.value.problems] == ["a", "b"]
+
+
+# PyYAML builds documents recursively: a file nested thousands deep is refused by a bound, never a RecursionError
+def test_yaml_nested_too_deep_is_refused_with_a_reason():
+    flow_style = "name: x\nnodes: " + "[" * 5000 + "]" * 5000
+    block_style = "name: x\nnodes:\n" + "".join("  " * i + "- \n" for i in range(1, 200))
+    for text in (flow_style, block_style):
+        spec, problems = check_flow(text)
+        assert spec is None and len(problems) == 1
+        assert "nested more than 64 levels deep" in problems[0].message

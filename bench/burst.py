@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import re
 import shutil
@@ -32,7 +31,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from bench.common import services, stamp, step, versions, write_results
+from bench.common import footer, services, stamp, step, versions, write_results
 from bench.kafka_benches import Watcher, flow, submission
 from engine.codec import decode_event
 from engine.domain import events as ev
@@ -228,8 +227,7 @@ def markdown(r: dict[str, Any]) -> str:
                      f"| {dev.get('fresh_s')} / {dev.get('restart_s')} |")
         if res.get("error"):
             lines.append(f"|  | stopped: {res['error']} | | | | | |")
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()),
-              "", "Settings: " + json.dumps(r["settings"]), ""]
+    lines += footer(r)
     return "\n".join(lines)
 
 

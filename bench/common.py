@@ -72,5 +72,13 @@ def write_results(out_dir: Path, name: str, results: dict[str, Any],
     print(table)
 
 
+def footer(results: dict[str, Any]) -> list[str]:
+    """The last lines of every result table: versions, and the settings when the run recorded them."""
+    lines = ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items())]
+    if "settings" in results:
+        lines += ["", "Settings: " + json.dumps(results["settings"])]
+    return [*lines, ""]
+
+
 def stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")

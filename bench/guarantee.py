@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import signal
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.burst import EVENTS_PER_CHAIN3, LogCounter, produce_burst, wait_ended
-from bench.common import Services, services, stamp, step, versions, write_results
+from bench.common import Services, footer, services, stamp, step, versions, write_results
 from bench.kafka_benches import fold_throughput
 from engine.codec import codec, decode_event
 from engine.domain import events as ev
@@ -119,8 +118,7 @@ def markdown(r: dict[str, Any]) -> str:
                          f"{t['executions_with_duplicate_terminal']} | {t['events_appended_twice']} | "
                          f"{t['dispatches_sent_twice']} | {t['attempts_started_twice']} | "
                          f"{t['seconds']} ({t['killed_after_s']}) |")
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()),
-              "", "Settings: " + json.dumps(r["settings"]), ""]
+    lines += footer(r)
     return "\n".join(lines)
 
 

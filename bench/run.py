@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import Services, services, stamp, step, versions, write_results
+from bench.common import Services, footer, services, stamp, step, versions, write_results
 from bench.growth import measure
 from bench.kafka_benches import dispatch_latency, end_to_end, fold_throughput, projection_and_replay
 from tests.integration.stack import Stack
@@ -100,8 +99,7 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [f"# Kafkaban benchmark ({r['mode']}, {r['started_at']})", "",
              "| measure | Kafkaban | raw baseline (same run) | ratio | target |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()),
-              "", "Settings: " + json.dumps(r["settings"]), ""]
+    lines += footer(r)
     return "\n".join(lines)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bench.common import services, stamp, step, versions, write_results
+from bench.common import footer, services, stamp, step, versions, write_results
 from engine.config import Settings
 from engine.kafka import consumer_config, ensure_topics, producer_config
 
@@ -64,7 +64,7 @@ def markdown(r: dict[str, Any]) -> str:
         cells = [f"{x['last_200_ms']} ms" if x["last_200_ms"] is not None else f"nothing in {WAIT_S:g} s"
                  for x in rows]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()), ""]
+    lines += footer(r)
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,6 +130,15 @@ def create_app(settings: Settings) -> FastAPI:
                 time.sleep(0.02)
         return False
 
+    @app.middleware("http")
+    async def refuse_nul(request: Request, call_next: Any) -> Any:
+        # PostgreSQL text cannot hold NUL, and no name, id or filter is meaningful with one: refused here, for
+        # every route at once, before anything reads or writes
+        if "\x00" in request.url.path or "\x00" in urllib.parse.unquote(request.url.query):
+            return JSONResponse({"error": {"status": 400, "message": "a NUL character (\\0) is not allowed in a "
+                                                                  "path or query parameter"}}, status_code=400)
+        return await call_next(request)
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         body: dict[str, Any] = {"status": exc.status_code, "message": exc.detail}
@@ -237,6 +247,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     def read_after(topic: str, partition: int | None, min_offset: int | None) -> None:
         """Read-your-writes: wait (bounded) until the projector has passed an offset a write returned."""
+        if (partition is not None and partition < 0) or (min_offset is not None and min_offset < 0):
+            raise ApiError(400, "partition and min_offset cannot be negative")
         if min_offset is None:
             return
         if partition is None:

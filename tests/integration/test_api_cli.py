@@ -118,3 +118,23 @@ nodes:
     execution = stack.wait_for(execution_id, timeout=60)
     assert execution["status"] == "SUCCEEDED"
     assert [j["status"] for j in execution["jobs"]] == ["SUCCEEDED", "SUCCEEDED"]
+
+
+# PostgreSQL text cannot hold NUL: a NUL in a path or query parameter once reached it and answered 500
+@pytest.mark.parametrize("path", [
+    "/api/v1/executions/abc%00def",
+    "/api/v1/executions?flow=a%00b",
+    "/api/v1/executions?status=RUNNING%00",
+    "/api/v1/executions/abc%00/events",
+    "/api/v1/executions/abc/jobs/a%00/logs",
+    "/api/v1/flows/a%00b",
+])
+def test_nul_in_a_path_or_query_parameter_is_a_400(stack: Stack, path: str):
+    refused = error_of(lambda: stack.api("GET", path))
+    assert refused.status == 400 and "NUL" in refused.message
+
+
+@pytest.mark.parametrize("query", ["partition=-1&min_offset=0", "partition=0&min_offset=-5"])
+def test_a_negative_partition_or_offset_is_a_400(stack: Stack, query: str):
+    assert error_of(lambda: stack.api("GET", f"/api/v1/executions?{query}")).status == 400
+    assert error_of(lambda: stack.api("GET", f"/api/v1/executions/abc?{query}")).status == 400

@@ -65,6 +65,7 @@ class KafkaNode:
     port: int
     controller_port: int
     process: subprocess.Popen[bytes] | None = None
+    paused: bool = False
 
     @property
     def address(self) -> str:
@@ -95,15 +96,17 @@ class KafkaNode:
     def pause(self) -> None:
         """SIGSTOP: the node stops answering but keeps its sockets open, like a long GC pause or a partition."""
         self.signal(signal.SIGSTOP)
+        self.paused = True
 
     def resume(self) -> None:
         self.signal(signal.SIGCONT)
+        self.paused = False
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (a controlled shutdown), then SIGKILL if it has not ended within ``timeout``."""
         if self.process is None:
             return
-        self.signal(signal.SIGCONT)  # a paused node cannot act on SIGTERM
+        self.resume()  # a paused node cannot act on SIGTERM
         self.signal(signal.SIGTERM)
         try:
             self.process.wait(timeout)
@@ -222,8 +225,9 @@ class KafkaCluster:
     # -- inspection ---------------------------------------------------------------------------------------------
 
     def leaders(self, topic: str) -> dict[int, int]:
-        """partition -> id of the node leading it (-1 while it has none)."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": _quiet_logger()})
+        """partition -> id of the node leading it (-1 while it has none), as the running, unpaused nodes say."""
+        answering = ",".join(n.address for n in self.nodes if n.running() and not n.paused) or self.bootstrap
+        admin = AdminClient({"bootstrap.servers": answering, "logger": _quiet_logger()})
         metadata = admin.list_topics(topic, timeout=10).topics[topic]
         return {p: info.leader for p, info in metadata.partitions.items()}
 

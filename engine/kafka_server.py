@@ -23,7 +23,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,6 @@ class KafkaCluster:
     size: int = 1
     heap: str = DEFAULT_HEAP
     fast_failover: bool = False  # shorter broker session: a killed node is fenced in ~3 s instead of ~9 s
-    owner_bound: bool = True  # nodes get SIGTERM when the process that started them dies
     nodes: list[KafkaNode] = field(default_factory=list)
     cluster_id: str = ""
     runtime: KafkaRuntime | None = None
@@ -183,7 +182,7 @@ class KafkaCluster:
                  f"-Dlog4j2.configurationFile={node.directory / 'log4j2.properties'}",
                  "-cp", self.runtime.classpath, MAIN_CLASS, str(node.directory / "server.properties")],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                preexec_fn=die_with_parent if self.owner_bound else None)
+                preexec_fn=die_with_parent)  # nodes get SIGTERM when the process that started them dies
         finally:
             out.close()
         if wait:
@@ -319,12 +318,3 @@ def _quiet_logger() -> logging.Logger:
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
     return quiet
-
-
-@contextlib.contextmanager
-def kafka_cluster(root: Path, size: int = 1, **options: Any) -> Iterator[KafkaCluster]:
-    cluster = KafkaCluster(root, size, **options).start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()

@@ -3,6 +3,7 @@ second stack on the same data directory, and SIGTERM leaves nothing running."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -24,6 +25,14 @@ def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def iter_queue(lines: queue.Queue[str]) -> list[str]:
+    drained = []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            drained.append(lines.get(timeout=1))
+    return drained
 
 
 class Dev:
@@ -64,6 +73,9 @@ class Dev:
                               capture_output=True, text=True, timeout=120)
 
     def stop(self) -> list[psutil.Process]:
+        if self.process.poll() is not None:  # it ended on its own: say what it printed, not that it is gone
+            self.seen.extend(iter_queue(self.lines))
+            raise AssertionError(f"dev exited with {self.process.returncode}:\n" + "".join(self.seen))
         children = psutil.Process(self.process.pid).children(recursive=True)
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(60)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.codec import DecodeError, decode_event
+from engine.codec.admission import Refused, admit
 from engine.config import Settings
 from engine.domain import events as ev
-from engine.processor.replay import partitions_of, read_partition
+from engine.processor.replay import partitions_of, read_records
 
 
 def murmur2(data: bytes) -> int:
@@ -56,12 +56,12 @@ def history_from_kafka(settings: Settings, execution_id: str) -> list[LoggedEven
     partition = partition_for(execution_id.encode(), len(partitions))
     out: list[LoggedEvent] = []
     key = execution_id.encode()
-    for offset, record_key, value in read_partition(settings, topic, partition):
+    for offset, record_key, value, headers in read_records(settings, topic, partition):
         if record_key != key:
             continue
         try:
-            event = decode_event(value or b"", settings.schema_registry_url)
-        except DecodeError:
+            event = admit(record_key, value, headers, settings.signing_key(), settings.schema_registry_url)
+        except Refused:
             continue
         if event.execution_id == execution_id:
             out.append(LoggedEvent(partition, offset, event))

@@ -215,13 +215,14 @@ def _replay_verify(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_database()
     report = verify(settings, None if args.json else _progress("verifying"))
     if args.json:
-        _print_json({"ok": report.ok, "events": report.events, "undecodable": report.undecodable,
+        _print_json({"ok": report.ok, "events": report.events, "refused": report.refused,
                      "executions": report.executions, "mismatches": report.mismatches,
                      "seconds": round(report.seconds, 3)})
     else:
         sys.stderr.write("\n")
         rate = report.events / report.seconds if report.seconds else 0.0
-        print(f"{report.events:,} events folded ({report.undecodable} undecodable), {report.executions:,} "
+        print(f"{report.events:,} events folded ({report.refused} refused: undecodable, forged or misplaced), "
+              f"{report.executions:,} "
               f"executions compared in {report.seconds:.2f} s ({rate:,.0f} events/s): "
               f"{len(report.mismatches)} mismatch{'es' if len(report.mismatches) != 1 else ''}")
         for mismatch in report.mismatches:

@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+DEVELOPMENT_ENGINE_KEY = "kafkaban-development-engine-key"  # public: protects nothing, documented as such
+
 
 class ConfigError(ValueError):
     pass
@@ -56,6 +58,9 @@ class Settings:
     kafka_home: str | None = None  # KAFKABAN_KAFKA_HOME: an unpacked Apache Kafka distribution to run
     cache_dir: str | None = None  # KAFKABAN_CACHE_DIR: where resolved broker jars are kept (~/.cache/kafkaban)
     kafka_heap: str = "512m"  # KAFKABAN_KAFKA_HEAP: -Xmx of each broker node Kafkaban starts
+    # KAFKABAN_ENGINE_KEY: the secret the engine signs its events with; readers trust a producer=engine event only
+    # with a valid signature. Unset: a built-in development key, which anyone can use to forge engine events
+    engine_key: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -92,6 +97,7 @@ class Settings:
             kafka_home=env.get("KAFKABAN_KAFKA_HOME") or None,
             cache_dir=env.get("KAFKABAN_CACHE_DIR") or None,
             kafka_heap=heap,
+            engine_key=env.get("KAFKABAN_ENGINE_KEY") or None,
         )
         if settings.partitions < 1:
             raise ConfigError("KAFKABAN_PARTITIONS must be at least 1")
@@ -106,6 +112,9 @@ class Settings:
         if not self.database_url:
             raise ConfigError("KAFKABAN_DATABASE_URL is not set (or run `kafkaban dev`, which starts PostgreSQL)")
         return self.database_url
+
+    def signing_key(self) -> bytes:
+        return (self.engine_key or DEVELOPMENT_ENGINE_KEY).encode()
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

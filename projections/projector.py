@@ -11,7 +11,8 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from engine.codec import DecodeError, codec, decode_event
+from engine.codec import DecodeError, codec
+from engine.codec.admission import Refused, admit
 from engine.config import Settings
 from engine.kafka import consumer_config, ensure_topics
 from projections.db import connect, migrate
@@ -27,6 +28,7 @@ class Projector:
         self.batch_size = batch_size
         self.stopping = threading.Event()
         self.writer = ExecutionWriter()
+        self.signing_key = settings.signing_key()
         self.topics = [settings.executions_topic, settings.definitions_topic, settings.deadletter_topic,
                        settings.logs_topic, settings.heartbeats_topic]
         # next offset of each partition as this projector last committed it; when the stored one differs, someone
@@ -89,8 +91,9 @@ class Projector:
                     continue  # written already (a redelivery after a restart or a seek)
                 if key[0] == self.settings.executions_topic:
                     try:
-                        event = decode_event(message.value() or b"", self.settings.schema_registry_url)
-                    except DecodeError:
+                        event = admit(message.key(), message.value(), message.headers(), self.signing_key,
+                                      self.settings.schema_registry_url)
+                    except Refused:
                         pass  # the engine dead-letters it; the deadletters view shows it
                     else:
                         executions.append((event, key[0], key[1], message.offset()))

@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.codec import DecodeError, decode_event
+from engine.codec.admission import Refused, admit
 from engine.config import Settings
 from engine.domain.evolve import evolve
 from engine.domain.state import ExecutionState
-from engine.processor.replay import partitions_of, read_partition
+from engine.processor.replay import partitions_of, read_records
 from projections.db import connect
 
 Progress = Callable[[int, int, float], None]
@@ -23,7 +23,7 @@ Progress = Callable[[int, int, float], None]
 @dataclass
 class VerifyReport:
     events: int = 0
-    undecodable: int = 0
+    refused: int = 0  # records no reader folds (the engine dead-letters them)
     executions: int = 0
     mismatches: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -46,14 +46,15 @@ def verify(settings: Settings, progress: Progress | None = None) -> VerifyReport
             "SELECT execution_id, job, status, attempt FROM jobs")}
     total = sum(positions.values())
     states: dict[str, ExecutionState | None] = {}
+    signing_key = settings.signing_key()
     last = 0.0
     for partition in partitions_of(settings, topic):
-        for _, _, value in read_partition(settings, topic, partition, end=positions.get(partition, 0)):
+        for _, key, value, headers in read_records(settings, topic, partition, end=positions.get(partition, 0)):
             report.events += 1
             try:
-                event = decode_event(value or b"", settings.schema_registry_url)
-            except DecodeError:
-                report.undecodable += 1
+                event = admit(key, value, headers, signing_key, settings.schema_registry_url)
+            except Refused:
+                report.refused += 1
                 continue
             folded = evolve(states.get(event.execution_id), event)
             if folded is not None:

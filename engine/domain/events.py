@@ -136,6 +136,10 @@ PAYLOAD_TYPES: Mapping[str, type] = {
     )
 }
 
+# what only the engine decides; any other producer may write submissions, cancel requests and worker reports
+DECIDED_BY_ENGINE = (ExecutionRejected, JobQueued, JobDispatched, JobRetryScheduled, JobTimedOut, JobLost, JobSkipped,
+                     JobCancelled, ExecutionSucceeded, ExecutionFailed, ExecutionCancelled)
+
 PRODUCERS = ("api", "engine", "worker", "scheduler", "external")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -16,15 +17,18 @@ import faust
 from faust.types import TP
 
 from engine.clock import now_ms
-from engine.codec import DecodeError, codec, decode_event, encode_event
+from engine.codec import DecodeError, codec, encode_event
+from engine.codec.admission import Refused, admit, header, signed
 from engine.codec.records import dispatch_to_record, kill_to_record
 from engine.config import Settings
+from engine.domain import events as ev
 from engine.domain.commands import Command, DispatchJob
 from engine.domain.ids import command_id
 from engine.kafka import dead_letter_headers, ensure_topics
 from engine.processor.core import EngineCore
 from engine.processor.faust_tuning import use_fetch_wait, use_idempotent_producer
-from engine.processor.replay import read_partition
+from engine.processor.intake import Intake
+from engine.processor.replay import dead_lettered, read_records
 
 log = logging.getLogger("kafkaban.engine")
 RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -34,17 +38,7 @@ BATCH_WINDOW_S = 0.002
 
 EVENT_ID_HEADER = "kafkaban.event_id"
 METADATA_MAX_AGE_MS = 5_000
-
-
-def _header(headers: Any, name: str) -> bytes | None:
-    """A header's value from faust's headers (a mapping or a list of pairs)."""
-    if not headers:
-        return None
-    pairs = headers.items() if hasattr(headers, "items") else headers
-    for key, value in pairs:
-        if key == name:
-            return value if isinstance(value, bytes) else str(value).encode()
-    return None
+EXIT_UNWRITTEN = 75  # EX_TEMPFAIL: a batch's results could not be written; restarting is the remedy
 
 
 def app_id(settings: Settings) -> str:
@@ -92,6 +86,10 @@ def create_app(settings: Settings) -> faust.App:
 
     pools: dict[str, faust.TopicT] = {}
     registry = settings.schema_registry_url
+    signing_key = settings.signing_key()
+    if settings.engine_key is None:
+        log.warning("KAFKABAN_ENGINE_KEY is not set: engine events are signed with the public development key, so "
+                    "anyone who can write to %s can forge them", settings.executions_topic)
 
     async def pool_topic(pool: str) -> faust.TopicT:
         if pool not in pools:
@@ -125,6 +123,22 @@ def create_app(settings: Settings) -> faust.App:
         headers = dead_letter_headers(reason, message.topic, message.partition, message.offset)
         return (deadletter, message.key, message.value, headers)
 
+    intake = Intake(core, signing_key, registry)
+
+    def handle(message: Any) -> tuple[list[tuple[faust.TopicT, bytes | None, bytes, Any]], list[Command]]:
+        taken = intake.take(message.key, message.value, message.headers, message.partition, now_ms())
+        if taken.dead_letter is not None:
+            return [dead_letter(message, taken.dead_letter)], []
+        if taken.events:
+            mine = written.setdefault(message.partition, set())
+            mine.update(e.event_id.encode() for e in taken.events)
+        return [signed_event(e) for e in taken.events], taken.commands
+
+    def signed_event(event: ev.Event) -> tuple[faust.TopicT, bytes | None, bytes, Any]:
+        value = encode_event(event, registry)
+        return (executions, event.execution_id.encode(), value,
+                [(EVENT_ID_HEADER, event.event_id.encode()), *signed(value, signing_key)])
+
     @app.agent(executions, name="fold-executions")
     async def fold_executions(stream: faust.StreamT) -> None:
         # records are taken in small batches: the events of a whole batch are written with one wait for delivery,
@@ -135,33 +149,23 @@ def create_app(settings: Settings) -> faust.App:
             for record in batch:
                 message = record.message
                 await gate(message.partition).wait()
-                own = _header(message.headers, EVENT_ID_HEADER)
+                own = header(message.headers, EVENT_ID_HEADER)
                 mine = written.get(message.partition)
                 if own is not None and mine is not None and own in mine:
                     mine.discard(own)
                     continue
-                try:
-                    event = decode_event(message.value, registry)
-                except DecodeError as exc:
-                    events.append(dead_letter(message, exc.reason))
-                    continue
-                if message.key is not None and message.key != event.execution_id.encode():
-                    events.append(dead_letter(message, f"record key {message.key!r} differs from execution_id "
-                                                       f"{event.execution_id!r}"))
-                    continue
-                output = core.handle(event, message.partition, now_ms())
-                if output.unknown_execution:
-                    events.append(dead_letter(message, f"{event.type} for unknown execution {event.execution_id}"))
-                    continue
-                if output.events:
-                    mine = written.setdefault(message.partition, set())
-                    for e in output.events:
-                        mine.add(e.event_id.encode())
-                        events.append((executions, e.execution_id.encode(), encode_event(e, registry),
-                                       [(EVENT_ID_HEADER, e.event_id.encode())]))
-                commands += output.commands
-            await send_all(events)
-            await send_commands(commands)
+                writes, decided = handle(message)
+                events += writes
+                commands += decided
+            try:
+                await send_all(events)
+                await send_commands(commands)
+            except BaseException:
+                # faust acks a batch when its loop body is left, even by an exception: leaving now would commit
+                # records whose events or dead letters were never written. Stop hard instead; whoever restarts
+                # this engine (or the partition's next owner) reads them again.
+                log.critical("could not write the results of a batch; exiting without committing it", exc_info=True)
+                os._exit(EXIT_UNWRITTEN)
 
     @app.agent(heartbeats, name="renew-leases")
     async def renew_leases(stream: faust.StreamT) -> None:
@@ -180,7 +184,7 @@ def create_app(settings: Settings) -> faust.App:
     async def fire_timers() -> None:
         events = core.due(now_ms())
         if events:
-            await send_all([(executions, e.execution_id.encode(), encode_event(e, registry), None) for e in events])
+            await send_all([signed_event(e) for e in events])
 
     # each assignment or revocation of a partition starts a new epoch of it: a rebuild that finishes after its
     # partition left (or left and came back) must not open it
@@ -228,21 +232,28 @@ def create_app(settings: Settings) -> faust.App:
 
 def rebuild(settings: Settings, partitions: list[int], offsets: dict[int, int]) -> EngineCore:
     """A core holding each partition's executions folded up to the group's committed offset (later records are
-    processed as they come), built apart from the live core so that the two never share a structure."""
+    processed as they come), built apart from the live core so that the two never share a structure. It folds
+    what the live path accepted: admitted records, less those the engine dead-lettered."""
     topic = settings.executions_topic
     now = now_ms()
     rebuilt = EngineCore()
     total = 0
     started = time.monotonic()
+    refused = dead_lettered(settings, topic)
+    key = settings.signing_key()
     for partition in partitions:
-        for _, _, value in read_partition(settings, topic, partition, end=offsets.get(partition, 0)):
+        for offset, record_key, value, headers in read_records(settings, topic, partition,
+                                                               end=offsets.get(partition, 0)):
+            if (partition, offset) in refused:
+                continue
             try:
-                rebuilt.fold_only(decode_event(value or b"", settings.schema_registry_url), partition, now)
-            except DecodeError:
+                rebuilt.fold_only(admit(record_key, value, headers, key, settings.schema_registry_url), partition,
+                                  now)
+            except Refused:
                 continue  # it went to the dead-letter topic when it was first read
             total += 1
     log.info("rebuilt partitions %s of %s from %d events in %.1f s (committed offsets %s)", partitions, topic,
-                total, time.monotonic() - started, offsets)
+             total, time.monotonic() - started, offsets)
     return rebuilt
 
 

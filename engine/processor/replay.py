@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -9,17 +10,27 @@ from collections.abc import Iterator
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from engine.config import Settings
-from engine.kafka import consumer_config, positions_reached
+from engine.kafka import HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC, consumer_config, positions_reached
 
 STALL_TIMEOUT_S = 30.0
 SETTLE_S = 0.5
 
 
+Headers = list[tuple[str, bytes | None]]
+
+
 def read_partition(settings: Settings, topic: str, partition: int, end: int | None = None,
                    ) -> Iterator[tuple[int, bytes | None, bytes | None]]:
-    """(offset, key, value) of every record from the start up to ``end`` (exclusive), or, without ``end``, up to
-    the end of the partition: past the reported high watermark until nothing more arrives for a moment (some
-    brokers report it short for batched records, so it is a lower bound here, not the end)."""
+    """(offset, key, value) of every record up to ``end``, as ``read_records`` reads them."""
+    for offset, key, value, _headers in read_records(settings, topic, partition, end):
+        yield offset, key, value
+
+
+def read_records(settings: Settings, topic: str, partition: int, end: int | None = None,
+                 ) -> Iterator[tuple[int, bytes | None, bytes | None, Headers]]:
+    """(offset, key, value, headers) of every record from the start up to ``end`` (exclusive), or, without
+    ``end``, up to the end of the partition: past the reported high watermark until nothing more arrives for a
+    moment (some brokers report it short for batched records, so it is a lower bound here, not the end)."""
     consumer = Consumer(consumer_config(settings, f"kafkaban-reader-{uuid.uuid4()}",
                                         **{"enable.auto.commit": False}))
     try:
@@ -55,7 +66,7 @@ def read_partition(settings: Settings, topic: str, partition: int, end: int | No
                 if end is not None and offset >= end:
                     return
                 position = offset + 1
-                yield offset, message.key(), message.value()
+                yield offset, message.key(), message.value(), message.headers() or []
                 if end is not None and position >= end:
                     return
     finally:
@@ -67,5 +78,34 @@ def partitions_of(settings: Settings, topic: str) -> list[int]:
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
         return sorted(metadata.partitions) if metadata and metadata.error is None else []
+    finally:
+        consumer.close()
+
+
+def dead_lettered(settings: Settings, topic: str) -> set[tuple[int, int]]:
+    """(partition, offset) of every record of ``topic`` that went to the dead-letter topic."""
+    out: set[tuple[int, int]] = set()
+    dlq = settings.deadletter_topic
+    for dlq_partition, high in high_watermarks(settings, dlq).items():
+        # up to the high watermark as reported: what was dead-lettered before the offsets being rebuilt to were
+        # committed is below it (and most partitions of this topic are empty: no settling wait for them)
+        if high == 0:
+            continue
+        for _offset, _key, _value, headers in read_records(settings, dlq, dlq_partition, end=high):
+            found = dict(headers)
+            if found.get(HEADER_TOPIC) == topic.encode():
+                with contextlib.suppress(TypeError, ValueError):
+                    out.add((int(found[HEADER_PARTITION] or b""), int(found[HEADER_OFFSET] or b"")))
+    return out
+
+
+def high_watermarks(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = Consumer(consumer_config(settings, f"kafkaban-reader-{uuid.uuid4()}"))
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return {}
+        return {p: int(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+                for p in sorted(metadata.partitions)}
     finally:
         consumer.close()

@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from engine.audit import history_from_kafka, partition_for
 from engine.client import ApiFailure
 from engine.kafka import consumer_config, ensure_topics, producer_config
-from engine.processor.replay import read_partition
+from engine.processor.replay import read_records
 from projections.rebuild import replay_into
 from tests.integration.stack import Stack
 
@@ -239,10 +239,10 @@ def test_duplicate_records_change_nothing(stack: Stack, finished: str):
     before = table_hash(stack)
     topic = stack.settings.executions_topic
     partition = history_from_kafka(stack.settings, finished)[0].partition
-    records = list(read_partition(stack.settings, topic, partition))
+    records = list(read_records(stack.settings, topic, partition))
     producer = Producer(producer_config(stack.settings))
-    for _, key, value in records:
-        producer.produce(topic, key=key, value=value)  # the same bytes again: same event ids
+    for _, key, value, headers in records:
+        producer.produce(topic, key=key, value=value, headers=headers)  # the same records again: same event ids
     producer.flush(10)
     caught_up(stack)
     assert table_hash(stack) == before

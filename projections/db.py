@@ -9,6 +9,8 @@ from importlib import resources
 
 import psycopg
 
+from projections.nul import nul_safe
+
 MIGRATION_LOCK = 7_461_001
 DEFAULT_SCHEMA = "kafkaban"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -22,8 +24,8 @@ def check_schema(schema: str) -> str:
 
 def connect(url: str, schema: str = DEFAULT_SCHEMA, autocommit: bool = False) -> psycopg.Connection:
     # no server-side prepared statements: a rebuild swaps the schema under long-lived connections
-    return psycopg.connect(url, autocommit=autocommit, options=f"-c search_path={check_schema(schema)}",
-                           prepare_threshold=None)
+    return nul_safe(psycopg.connect(url, autocommit=autocommit, options=f"-c search_path={check_schema(schema)}",
+                                    prepare_threshold=None))
 
 
 def migrations() -> list[tuple[int, str, str]]:

@@ -16,6 +16,7 @@ from engine.domain.evolve import evolve
 from engine.domain.state import ExecutionState
 from engine.processor.replay import partitions_of, read_records
 from projections.db import connect
+from projections.nul import clean
 
 Progress = Callable[[int, int, float], None]
 
@@ -56,9 +57,10 @@ def verify(settings: Settings, progress: Progress | None = None) -> VerifyReport
             except Refused:
                 report.refused += 1
                 continue
-            folded = evolve(states.get(event.execution_id), event)
+            shown = clean(event.execution_id)  # as the views hold it
+            folded = evolve(states.get(shown), event)
             if folded is not None:
-                states[event.execution_id] = folded
+                states[shown] = folded
             now = time.monotonic()
             if progress and now - last > 0.5:
                 progress(report.events, total, now - started)
@@ -75,7 +77,7 @@ def verify(settings: Settings, progress: Progress | None = None) -> VerifyReport
         if status != state.status.value:
             report.mismatches.append(f"{execution_id}: projection says {status}, the log says {state.status.value}")
         for name, job in state.jobs.items():
-            row = projected_jobs.get((execution_id, name))
+            row = projected_jobs.get((execution_id, clean(name)))
             if row is None:
                 report.mismatches.append(f"{execution_id}/{name}: missing from the projection")
             elif row != (job.status.value, job.attempt):

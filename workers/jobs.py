@@ -62,6 +62,12 @@ def job_env(dispatch: DispatchJob, output_file: Path, base: Mapping[str, str]) -
 
 
 def launch(dispatch: DispatchJob, output_file: Path, base_env: Mapping[str, str]) -> Launch:
+    # the log and the views carry NUL; a process's environment and arguments cannot
+    held = sorted(name for name, value in dispatch.params.items() if "\x00" in name or "\x00" in value)
+    if held or "\x00" in dispatch.execution_id:
+        what = f"param {held[0]!r}" if held else "the execution id"
+        raise JobSetupError(f"{what} holds a NUL character, which a process cannot receive in its environment "
+                            f"or arguments")
     env = job_env(dispatch, output_file, base_env)
     if dispatch.type == "noop":
         return Launch(None, env)

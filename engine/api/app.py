@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException
 
 from engine.clock import now_ms
@@ -60,9 +60,38 @@ class SubmitRequest(BaseModel):
     submitter: str = "api"
 
 
+    @field_validator("flow", "version", "submitter", "idempotency_key")
+    @classmethod
+    def no_nul_in_names(cls, value: str | None) -> str | None:
+        return refuse_nul(value)
+
+    @field_validator("params")
+    @classmethod
+    def no_nul_in_param_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            refuse_nul(name)
+        return value  # values may hold anything the log can carry; the views show NUL as U+2400
+
+
 class CancelRequest(BaseModel):
     requested_by: str = "api"
     reason: str | None = None
+
+    @field_validator("requested_by")
+    @classmethod
+    def no_nul_in_names(cls, value: str) -> str:
+        return refuse_nul(value)  # type: ignore[return-value]
+
+
+class NulInName(ValueError):
+    """Answered 400, like a NUL in a path or query: not a shape the request could be corrected to."""
+
+
+def refuse_nul(value: str | None) -> str | None:
+    """Names and ids: a NUL in one is a mistake or an attack, never meaningful."""
+    if value is not None and "\x00" in value:
+        raise NulInName("a NUL character (\\0) is not allowed in a name or id")
+    return value
 
 
 class Writer:
@@ -150,8 +179,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
                    for e in exc.errors()]
-        return JSONResponse({"error": {"status": 422, "message": "invalid request", "details": details}},
-                            status_code=422)
+        status = 400 if any(isinstance(e.get("ctx", {}).get("error"), NulInName) for e in exc.errors()) else 422
+        return JSONResponse({"error": {"status": status, "message": "invalid request", "details": details}},
+                            status_code=status)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.client import ApiFailure, ApiUnreachable, call
-from engine.config import ConfigError, Settings
+from engine.config import VERIFY_MAX_LAG, ConfigError, Settings
 from engine.domain.loader import check_flow
 from engine.domain.spec import FlowSpec
 from engine.kafka_dist import BrokerUnavailable
@@ -213,9 +213,10 @@ def _replay_verify(args: argparse.Namespace, settings: Settings) -> int:
 
     settings.require_bootstrap()
     settings.require_database()
-    report = verify(settings, None if args.json else _progress("verifying"))
+    report = verify(settings, None if args.json else _progress("verifying"), max_lag=args.max_lag)
     if args.json:
-        _print_json({"ok": report.ok, "events": report.events, "refused": report.refused,
+        _print_json({"ok": report.ok, "events": report.events, "refused": report.refused, "lag": report.lag,
+                     "max_lag": report.max_lag,
                      "executions": report.executions, "mismatches": report.mismatches,
                      "seconds": round(report.seconds, 3)})
     else:
@@ -227,6 +228,9 @@ def _replay_verify(args: argparse.Namespace, settings: Settings) -> int:
               f"{len(report.mismatches)} mismatch{'es' if len(report.mismatches) != 1 else ''}")
         for mismatch in report.mismatches:
             print(f"  MISMATCH {mismatch}")
+        print(f"projector lag: {report.lag:,} records of the executions topic not yet projected"
+              + (f": more than --max-lag {report.max_lag:,}, so the views are NOT verified" if report.lagging
+                 else f" (at most {report.max_lag:,} allowed)"))
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -349,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay_commands.required = True
     replay_verify = replay_commands.add_parser("verify", help="fold the log and compare with the projection")
     replay_verify.add_argument("--json", action="store_true")
+    replay_verify.add_argument("--max-lag", type=int, default=VERIFY_MAX_LAG, metavar="N",
+                               help="fail when the projector is more than N records behind the executions topic "
+                                    f"(default {VERIFY_MAX_LAG})")
     replay_verify.set_defaults(handler=_replay_verify)
 
     projections = commands.add_parser("projections", help="manage the PostgreSQL views")

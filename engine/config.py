@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+VERIFY_MAX_LAG = 1000  # records the projector may be behind for `kafkaban replay verify` to pass (--max-lag)
 DEVELOPMENT_ENGINE_KEY = "kafkaban-development-engine-key"  # public: protects nothing, documented as such
 
 
@@ -52,6 +53,7 @@ class Settings:
     api_url: str = "http://127.0.0.1:8080"  # KAFKABAN_URL: where the CLI finds the API
     api_host: str = "127.0.0.1"  # KAFKABAN_API_HOST
     api_port: int = 8080  # KAFKABAN_API_PORT
+    projector_port: int = 0  # KAFKABAN_PROJECTOR_PORT: where the projector serves /healthz and /metrics (0: not)
     kill_grace_s: float = 5.0  # KAFKABAN_KILL_GRACE: seconds between SIGTERM and SIGKILL of a killed job
     drain_timeout_s: float = 30.0  # KAFKABAN_DRAIN_TIMEOUT: how long a stopping worker lets running jobs finish
     embedded_broker: str = "kafka"  # KAFKABAN_EMBEDDED_BROKER: kafka, or tansu (the fallback without Java)
@@ -91,6 +93,7 @@ class Settings:
             api_url=(env.get("KAFKABAN_URL") or "http://127.0.0.1:8080").rstrip("/"),
             api_host=env.get("KAFKABAN_API_HOST") or "127.0.0.1",
             api_port=_int(env, "KAFKABAN_API_PORT", 8080),
+            projector_port=_int(env, "KAFKABAN_PROJECTOR_PORT", 0),
             kill_grace_s=_float(env, "KAFKABAN_KILL_GRACE", 5.0),
             drain_timeout_s=_float(env, "KAFKABAN_DRAIN_TIMEOUT", 30.0),
             embedded_broker=embedded,

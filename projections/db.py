@@ -12,6 +12,7 @@ import psycopg
 from projections.nul import nul_safe
 
 MIGRATION_LOCK = 7_461_001
+CONNECT_TIMEOUT_S = 5
 DEFAULT_SCHEMA = "kafkaban"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -24,8 +25,9 @@ def check_schema(schema: str) -> str:
 
 def connect(url: str, schema: str = DEFAULT_SCHEMA, autocommit: bool = False) -> psycopg.Connection:
     # no server-side prepared statements: a rebuild swaps the schema under long-lived connections
+    # a bounded connect: a PostgreSQL that hangs (frozen, cut off) answers as an error, which callers retry
     return nul_safe(psycopg.connect(url, autocommit=autocommit, options=f"-c search_path={check_schema(schema)}",
-                                    prepare_threshold=None))
+                                    prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT_S))
 
 
 def migrations() -> list[tuple[int, str, str]]:

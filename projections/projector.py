@@ -3,9 +3,11 @@ transaction as the rows, so a restart resumes exactly where the last commit left
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -16,9 +18,12 @@ from engine.codec.admission import Refused, admit
 from engine.config import Settings
 from engine.kafka import consumer_config, ensure_topics
 from projections.db import connect, migrate
+from projections.health import ProjectorHealth
 from projections.writer import ExecutionWriter, write_dead_letter, write_flow, write_log_line, write_worker
 
 log = logging.getLogger("kafkaban.projector")
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 10.0
 
 
 class Projector:
@@ -35,38 +40,97 @@ class Projector:
         # else (a rebuild swapping in fresh tables) moved it, and the projector follows
         self.committed: dict[tuple[str, int], int] = {}
         self.consumer: Consumer | None = None
+        self.conn: psycopg.Connection | None = None
+        self.resync = False  # go back to the stored positions before reading on
+        self.health = ProjectorHealth()
 
     def stored_offsets(self, conn: psycopg.Connection) -> dict[tuple[str, int], int]:
         rows = conn.execute("SELECT topic, partition, next_offset FROM projector_offsets").fetchall()
         return {(topic, partition): offset for topic, partition, offset in rows}
 
     def run(self) -> None:
-        migrate(self.database_url, self.settings.database_schema)
+        if self.settings.projector_port:
+            self.health.serve(self.settings.api_host, self.settings.projector_port)
+        self._until_written(lambda: migrate(self.database_url, self.settings.database_schema))
         ensure_topics(self.settings, self.settings.base_topics())
         consumer = Consumer(consumer_config(self.settings, f"{self.settings.topic_prefix}-projector",
                                             **{"enable.auto.commit": False}))
         self.consumer = consumer
-        conn = connect(self.database_url, self.settings.database_schema)
 
         def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
-            stored = self.stored_offsets(conn)
-            conn.rollback()
+            try:
+                stored = self.stored_offsets(self.connection())
+                self.conn.rollback()  # type: ignore[union-attr]
+            except psycopg.Error as exc:
+                # PostgreSQL is away: take the partitions anyway and go back to the stored positions once it
+                # returns (apply() skips anything below them meanwhile)
+                self.health.failed(exc)
+                self.drop_connection()
+                stored, self.resync = {}, True
             for tp in partitions:
-                tp.offset = stored.get((tp.topic, tp.partition), 0)
+                tp.offset = stored.get((tp.topic, tp.partition), self.committed.get((tp.topic, tp.partition), 0))
                 self.committed[(tp.topic, tp.partition)] = tp.offset
             c.assign(partitions)
             self.writer.forget()
 
         consumer.subscribe(self.topics, on_assign=on_assign)
+        delay = RETRY_FIRST_S
         try:
             while not self.stopping.is_set():
-                batch = consumer.consume(self.batch_size, timeout=0.5)
-                messages = [m for m in batch if m.error() is None]
-                if messages:
-                    self.apply(conn, messages)
+                try:
+                    conn = self.connection()
+                    if self.resync:
+                        self.rewind(conn)
+                    batch = consumer.consume(self.batch_size, timeout=0.5)
+                    messages = [m for m in batch if m.error() is None]
+                    if messages:
+                        self.apply(conn, messages)
+                        self.health.applied(len(messages))
+                    delay = RETRY_FIRST_S
+                except psycopg.Error as exc:
+                    # whatever this batch was, it is read again from the committed positions: nothing is skipped
+                    self.health.failed(exc)
+                    self.drop_connection()
+                    self.resync = True
+                    self.stopping.wait(delay)
+                    delay = min(delay * 2, RETRY_MAX_S)
         finally:
             consumer.close()
-            conn.close()
+            self.drop_connection()
+
+    def connection(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed:
+            self.conn = connect(self.database_url, self.settings.database_schema)
+        return self.conn
+
+    def drop_connection(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        self.conn = None
+
+    def rewind(self, conn: psycopg.Connection) -> None:
+        """Back to the positions stored with the rows, after a failure lost whatever was read since."""
+        stored = self.stored_offsets(conn)
+        conn.rollback()
+        assert self.consumer is not None
+        for tp in self.consumer.assignment():
+            offset = stored.get((tp.topic, tp.partition), 0)
+            self.committed[(tp.topic, tp.partition)] = offset
+            self.consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        self.writer.forget()
+        self.resync = False
+
+    def _until_written(self, step: Callable[[], object]) -> None:
+        delay = RETRY_FIRST_S
+        while not self.stopping.is_set():
+            try:
+                step()
+                return
+            except psycopg.Error as exc:
+                self.health.failed(exc)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
 
     def apply(self, conn: psycopg.Connection, messages: list[Message]) -> None:
         """One transaction: the rows of every message and the next offset of each partition."""

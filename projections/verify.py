@@ -11,10 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.codec.admission import Refused, admit
+from engine.config import VERIFY_MAX_LAG as DEFAULT_MAX_LAG
 from engine.config import Settings
 from engine.domain.evolve import evolve
 from engine.domain.state import ExecutionState
-from engine.processor.replay import partitions_of, read_records
+from engine.processor.replay import high_watermarks, partitions_of, read_records
 from projections.db import connect
 from projections.nul import clean
 
@@ -28,14 +29,22 @@ class VerifyReport:
     executions: int = 0
     mismatches: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    lag: int = 0  # records of the executions topic the projector has not written yet
+    max_lag: int = DEFAULT_MAX_LAG
+
+    @property
+    def lagging(self) -> bool:
+        return self.lag > self.max_lag
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches
+        # views that match the log only up to a point far behind it are not verified: the projector is dead, stuck
+        # or overwhelmed, and that is what an auditor must hear
+        return not self.mismatches and not self.lagging
 
 
-def verify(settings: Settings, progress: Progress | None = None) -> VerifyReport:
-    report = VerifyReport()
+def verify(settings: Settings, progress: Progress | None = None, max_lag: int = DEFAULT_MAX_LAG) -> VerifyReport:
+    report = VerifyReport(max_lag=max_lag)
     started = time.monotonic()
     topic = settings.executions_topic
     with connect(settings.require_database(), settings.database_schema) as conn:
@@ -46,6 +55,8 @@ def verify(settings: Settings, progress: Progress | None = None) -> VerifyReport
         projected_jobs = {(r[0], r[1]): (r[2], r[3]) for r in conn.execute(
             "SELECT execution_id, job, status, attempt FROM jobs")}
     total = sum(positions.values())
+    highs = high_watermarks(settings, topic)
+    report.lag = sum(max(high - positions.get(partition, 0), 0) for partition, high in highs.items())
     states: dict[str, ExecutionState | None] = {}
     signing_key = settings.signing_key()
     last = 0.0

@@ -41,6 +41,7 @@ from projections.queries import event_from_row
 
 MAX_FLOW_BYTES = 1024 * 1024
 READ_YOUR_WRITES_TIMEOUT_S = 10.0
+RETRY_AFTER_S = 5
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"}
 JOB_ENDED = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
 
@@ -151,12 +152,17 @@ def create_app(settings: Settings) -> FastAPI:
             yield conn
 
     def wait_projected(topic: str, partition: int, offset: int) -> bool:
+        """Whether the views caught up with a write within the bound. The write is in Kafka either way: the views
+        lagging, or PostgreSQL being away, makes this False, never the write a failure."""
         deadline = time.monotonic() + READ_YOUR_WRITES_TIMEOUT_S
-        with db() as conn:
-            while time.monotonic() < deadline:
-                if queries.projected_offset(conn, topic, partition) > offset:
-                    return True
-                time.sleep(0.02)
+        try:
+            with db() as conn:
+                while time.monotonic() < deadline:
+                    if queries.projected_offset(conn, topic, partition) > offset:
+                        return True
+                    time.sleep(0.02)
+        except psycopg.Error:
+            return False
         return False
 
     @app.middleware("http")
@@ -174,6 +180,13 @@ def create_app(settings: Settings) -> FastAPI:
         if isinstance(exc, ApiError) and exc.details is not None:
             body["details"] = exc.details
         return JSONResponse({"error": body}, status_code=exc.status_code)
+
+    @app.exception_handler(psycopg.Error)
+    async def database_away(request: Request, exc: psycopg.Error) -> JSONResponse:
+        # the views are unreadable, not wrong: a client should come back, and a write it retries is not lost
+        return JSONResponse({"error": {"status": 503, "message": f"the views (PostgreSQL) are unavailable: "
+                                                                f"{type(exc).__name__}; retry later"}},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

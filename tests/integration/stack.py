@@ -26,6 +26,7 @@ class Stack:
                  extra_env: dict[str, str] | None = None) -> None:
         self.prefix = f"t{uuid.uuid4().hex[:8]}"
         self.port = free_port()
+        self.projector_port = free_port()
         self.log_dir = log_dir
         self.env = {
             **os.environ,
@@ -37,6 +38,7 @@ class Stack:
             "KAFKABAN_KILL_GRACE": "2",
             "KAFKABAN_DRAIN_TIMEOUT": "5",
             "KAFKABAN_API_PORT": str(self.port),
+            "KAFKABAN_PROJECTOR_PORT": str(self.projector_port),
             "PYTHONUNBUFFERED": "1",
             # python jobs of the tests import tests.integration.jobs
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),

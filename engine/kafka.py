@@ -21,10 +21,21 @@ HEADER_PARTITION = "kafkaban.source.partition"
 HEADER_OFFSET = "kafkaban.source.offset"
 
 
+# the largest record a producer sends (librdkafka's message.max.bytes default, under the broker's 1 MiB), and what
+# the batch framing, key and headers take of it: a value must fit in the difference
+MAX_RECORD_BYTES = 1_000_000
+RECORD_OVERHEAD_BYTES = 4_096
+
+
+def fits_in_a_record(value: bytes) -> bool:
+    return len(value) <= MAX_RECORD_BYTES - RECORD_OVERHEAD_BYTES
+
+
 def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     # idempotence: a produce retried after a broker failover is not appended twice (and implies acks=all)
     return {"bootstrap.servers": settings.require_bootstrap(), "partitioner": PARTITIONER, "linger.ms": 2,
-            "enable.idempotence": settings.idempotent_producers, "acks": "all", **extra}
+            "enable.idempotence": settings.idempotent_producers, "acks": "all",
+            "message.max.bytes": MAX_RECORD_BYTES, **extra}
 
 
 def consumer_config(settings: Settings, group: str, **extra: Any) -> dict[str, Any]:

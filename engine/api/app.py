@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
@@ -34,12 +34,12 @@ from engine.domain.evolve import fold
 from engine.domain.ids import execution_id_for_key
 from engine.domain.loader import check_flow
 from engine.domain.spec import FlowSpec
-from engine.kafka import consumer_config, producer_config
+from engine.kafka import MAX_RECORD_BYTES, RECORD_OVERHEAD_BYTES, consumer_config, fits_in_a_record, producer_config
 from projections import queries
 from projections.db import connect, migrate
 from projections.queries import event_from_row
 
-MAX_FLOW_BYTES = 1024 * 1024
+MAX_FLOW_BYTES = 512 * 1024  # a registered source, with its record framing, must fit in one Kafka record
 READ_YOUR_WRITES_TIMEOUT_S = 10.0
 RETRY_AFTER_S = 5
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"}
@@ -110,10 +110,18 @@ class Writer:
             result["error"], result["message"] = error, message
 
         with self.lock:
-            self.producer.produce(topic, key=key.encode(), value=value, on_delivery=delivered)
+            try:
+                self.producer.produce(topic, key=key.encode(), value=value, on_delivery=delivered)
+            except KafkaException as exc:  # refused before sending (too large, queue full)
+                if exc.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    raise ApiError(413, f"{len(value):,} bytes are too large for one record of {topic}") from exc
+                raise ApiError(503, f"could not write to {topic}: {exc.args[0]}") from exc
             self.producer.flush(30)
-        if result.get("error") is not None or "message" not in result:
-            raise ApiError(503, f"could not write to {topic}: {result.get('error') or 'no delivery report'}")
+        error = result.get("error")
+        if error is not None and error.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            raise ApiError(413, f"{len(value):,} bytes are too large for one record of {topic}")
+        if error is not None or "message" not in result:
+            raise ApiError(503, f"could not write to {topic}: {error or 'no delivery report'}")
         return result["message"].partition(), result["message"].offset()
 
 
@@ -247,8 +255,11 @@ def create_app(settings: Settings) -> FastAPI:
         event = ev.Event(str(uuid.uuid4()), execution_id, now_ms(), "api", ev.ExecutionSubmitted(
             flow_name=spec.name, definition_hash=spec.version_hash(), definition=spec, params=request.params,
             submitter=request.submitter, idempotency_key=request.idempotency_key))
-        partition, offset = writer.produce(settings.executions_topic, execution_id,
-                                           encode_event(event, settings.schema_registry_url))
+        value = encode_event(event, settings.schema_registry_url)
+        if not fits_in_a_record(value):
+            raise ApiError(413, f"the submission encodes to {len(value):,} bytes (definition and params); at most "
+                                f"{MAX_RECORD_BYTES - RECORD_OVERHEAD_BYTES:,} fit in one Kafka record")
+        partition, offset = writer.produce(settings.executions_topic, execution_id, value)
         projected = wait_projected(settings.executions_topic, partition, offset)
         return {"execution_id": execution_id, "status": "SUBMITTED", "flow": spec.name,
                 "version": spec.version_hash(), "partition": partition, "offset": offset, "projected": projected}

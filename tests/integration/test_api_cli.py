@@ -37,9 +37,16 @@ def test_api_errors_are_json_with_the_right_status(stack: Stack):
     assert error_of(lambda: stack.api("POST", "/api/v1/executions", {})).status == 400
     invalid = error_of(lambda: stack.register("nodes: [{name: a, type: shell}]"))
     assert invalid.status == 422 and invalid.details[0]["message"].startswith("unknown job type")
-    too_big = error_of(lambda: stack.api("POST", "/api/v1/flows", raw=b"#" * (1024 * 1024 + 1),
+    too_big = error_of(lambda: stack.api("POST", "/api/v1/flows", raw=b"#" * (512 * 1024 + 1),
                                          content_type="text/yaml"))
     assert too_big.status == 413
+    # 100k params: a submission too large for one Kafka record is a 413 before anything is written
+    before = stack.api("GET", "/api/v1/executions?limit=100")["executions"]
+    params = {f"p{i}": "x" * 8 for i in range(100_000)}
+    huge = error_of(lambda: stack.api("POST", "/api/v1/executions",
+                                      {"definition": "nodes: [{name: a, type: noop}]", "params": params}))
+    assert huge.status == 413 and "fit in one Kafka record" in huge.message, huge.message
+    assert stack.api("GET", "/api/v1/executions?limit=100")["executions"] == before
     missing = error_of(lambda: stack.api("POST", "/api/v1/executions",
                                          {"definition": "params: {day: null}\nnodes: [{name: a, type: noop}]"}))
     assert missing.status == 422 and "day" in missing.message

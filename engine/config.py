@@ -56,6 +56,7 @@ class Settings:
     projector_port: int = 0  # KAFKABAN_PROJECTOR_PORT: where the projector serves /healthz and /metrics (0: not)
     kill_grace_s: float = 5.0  # KAFKABAN_KILL_GRACE: seconds between SIGTERM and SIGKILL of a killed job
     drain_timeout_s: float = 30.0  # KAFKABAN_DRAIN_TIMEOUT: how long a stopping worker lets running jobs finish
+    dispatch_timeout_s: float = 120.0  # KAFKABAN_DISPATCH_TIMEOUT: a dispatch not started by then is sent again
     embedded_broker: str = "kafka"  # KAFKABAN_EMBEDDED_BROKER: kafka, or tansu (the fallback without Java)
     kafka_home: str | None = None  # KAFKABAN_KAFKA_HOME: an unpacked Apache Kafka distribution to run
     cache_dir: str | None = None  # KAFKABAN_CACHE_DIR: where resolved broker jars are kept (~/.cache/kafkaban)
@@ -96,6 +97,7 @@ class Settings:
             projector_port=_int(env, "KAFKABAN_PROJECTOR_PORT", 0),
             kill_grace_s=_float(env, "KAFKABAN_KILL_GRACE", 5.0),
             drain_timeout_s=_float(env, "KAFKABAN_DRAIN_TIMEOUT", 30.0),
+            dispatch_timeout_s=_float(env, "KAFKABAN_DISPATCH_TIMEOUT", 120.0),
             embedded_broker=embedded,
             kafka_home=env.get("KAFKABAN_KAFKA_HOME") or None,
             cache_dir=env.get("KAFKABAN_CACHE_DIR") or None,

@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> faust.App:
     heartbeats = app.topic(settings.heartbeats_topic, partitions=settings.partitions, **RAW)
     deadletter = app.topic(settings.deadletter_topic, **RAW)
     control = app.topic(settings.control_topic, **RAW)
-    core = EngineCore()
+    core = EngineCore(dispatch_timeout_ms=int(settings.dispatch_timeout_s * 1000))
     # a partition's records wait until its state is rebuilt: faust may start the stream before the signal ends
     ready: dict[int, asyncio.Event] = {}
 
@@ -182,9 +182,14 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.timer(0.2)
     async def fire_timers() -> None:
-        events = core.due(now_ms())
+        now = now_ms()
+        events = core.due(now)
         if events:
             await send_all([signed_event(e) for e in events])
+        resend = core.resend_due(now)
+        if resend:
+            log.warning("sending %d dispatches again: not started within their deadline", len(resend))
+            await send_commands(resend)
 
     # each assignment or revocation of a partition starts a new epoch of it: a rebuild that finishes after its
     # partition left (or left and came back) must not open it
@@ -201,9 +206,13 @@ def create_app(settings: Settings) -> faust.App:
     async def open_partitions(fresh: list[int], offsets: dict[int, int], started: dict[int, int]) -> None:
         rebuilt = await asyncio.to_thread(rebuild, settings, fresh, offsets)
         current = {p for p in fresh if epochs.get(p) == started[p]}
-        core.adopt(rebuilt, current, now_ms())
+        resend = core.adopt(rebuilt, current, now_ms())
         for partition in current:
             gate(partition).set()
+        if resend:
+            # what the previous owner decided may not have left before it died: sent again, harmlessly if it had
+            log.info("sending %d commands again after taking over partitions %s", len(resend), sorted(current))
+            await send_commands(resend)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field, replace
 from engine.domain import events as ev
 from engine.domain.commands import Command
 from engine.domain.evolve import evolve
-from engine.domain.process import process, timer_event
-from engine.domain.state import ExecutionState
+from engine.domain.process import process, recovery_commands, timer_event
+from engine.domain.react import dispatch_command
+from engine.domain.state import ExecutionState, JobStatus
 from engine.domain.timers import Timer, TimerKind, job_timers
 
 LeaseKey = tuple[str, str, int]  # execution id, job, attempt
+DISPATCH_TIMEOUT_MS = 120_000
+DISPATCH_TIMEOUT_MAX_MS = 30 * 60_000
 
 
 @dataclass
@@ -28,7 +31,13 @@ class Output:
 
 
 class EngineCore:
-    def __init__(self) -> None:
+    def __init__(self, dispatch_timeout_ms: int = DISPATCH_TIMEOUT_MS) -> None:
+        self.dispatch_timeout_ms = dispatch_timeout_ms
+        # attempts dispatched and not yet started: when one is not started by its deadline its command is sent
+        # again (it may have been lost), with the wait doubling each time; kept apart from the log's timers
+        # because a re-send decides nothing: workers drop a dispatch they hold, the engine fences by attempt
+        self._dispatch_heap: list[tuple[int, int, LeaseKey, int]] = []
+        self._dispatch_due: dict[LeaseKey, int] = {}
         self.states: dict[str, ExecutionState] = {}
         self.partition_of: dict[str, int] = {}
         self._heap: list[tuple[int, int, Timer]] = []
@@ -73,6 +82,9 @@ class EngineCore:
         for name in jobs:
             if name not in state.jobs:
                 continue
+            job = state.jobs[name]
+            if job.status is JobStatus.DISPATCHED:
+                self._await_start((state.execution_id, name, job.attempt), now, self.dispatch_timeout_ms)
             for timer in job_timers(state, name):
                 if timer.kind is TimerKind.LEASE:
                     key = (timer.execution_id, timer.job, timer.attempt)
@@ -118,6 +130,32 @@ class EngineCore:
             out.append(event)
         return out
 
+    def _await_start(self, key: LeaseKey, now: int, wait_ms: int) -> None:
+        if key in self._dispatch_due:
+            return
+        self._dispatch_due[key] = now + wait_ms
+        self._leases_of.setdefault(key[0], set()).add(key)  # forgotten with the execution's other deadlines
+        self._seq += 1
+        heapq.heappush(self._dispatch_heap, (now + wait_ms, self._seq, key, wait_ms))
+
+    def resend_due(self, now: int) -> list[Command]:
+        """Dispatches whose attempt has not started by its deadline, to send again."""
+        out: list[Command] = []
+        while self._dispatch_heap and self._dispatch_heap[0][0] <= now:
+            due, _, key, wait_ms = heapq.heappop(self._dispatch_heap)
+            if self._dispatch_due.get(key) != due:
+                continue
+            del self._dispatch_due[key]
+            execution_id, name, attempt = key
+            state = self.states.get(execution_id)
+            job = state.jobs.get(name) if state is not None else None
+            if state is None or state.terminal or job is None or job.attempt != attempt \
+                    or job.status is not JobStatus.DISPATCHED:
+                continue
+            out.append(dispatch_command(state, name))
+            self._await_start(key, now, min(wait_ms * 2, DISPATCH_TIMEOUT_MAX_MS))
+        return out
+
     def _forget_timers(self, execution_id: str) -> None:
         self._forget_all({execution_id})
 
@@ -125,13 +163,16 @@ class EngineCore:
         for execution_id in execution_ids:
             for key in self._leases_of.pop(execution_id, ()):
                 self._lease_deadline.pop(key, None)
+                self._dispatch_due.pop(key, None)
             self._fired.pop(execution_id, None)
 
     # -- partitions ---------------------------------------------------------------------------------------------
 
-    def adopt(self, rebuilt: EngineCore, partitions: set[int], now: int) -> None:
+    def adopt(self, rebuilt: EngineCore, partitions: set[int], now: int) -> list[Command]:
         """Take over the executions a rebuild folded for ``partitions`` and schedule their deadlines (running
-        attempts get a fresh lease: this processor has heard nothing of them yet)."""
+        attempts get a fresh lease: this processor has heard nothing of them yet). Returns the commands to send
+        again: the previous owner may have died between writing an event and sending its command."""
+        resend: list[Command] = []
         for execution_id, partition in rebuilt.partition_of.items():
             if partition in partitions:
                 state = rebuilt.states[execution_id]
@@ -139,6 +180,8 @@ class EngineCore:
                 self.partition_of[execution_id] = partition
                 if not state.terminal:
                     self._schedule(state, set(state.jobs), now, fresh_lease=True)
+                    resend += recovery_commands(state)
+        return resend
 
     def drop_partitions(self, partitions: set[int]) -> None:
         gone = {eid for eid, p in self.partition_of.items() if p in partitions}
@@ -148,3 +191,6 @@ class EngineCore:
         self._forget_all(gone)
         self._heap = [item for item in self._heap if item[2].execution_id not in gone]
         heapq.heapify(self._heap)
+        self._dispatch_heap = [item for item in self._dispatch_heap if item[2][0] not in gone]
+        heapq.heapify(self._dispatch_heap)
+        self._dispatch_due = {key: due for key, due in self._dispatch_due.items() if key[0] not in gone}

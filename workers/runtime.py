@@ -18,11 +18,11 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from confluent_kafka import OFFSET_END, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, Producer, TopicPartition
 
 from engine.clock import now_ms
 from engine.codec import DecodeError, codec, encode_event
@@ -35,6 +35,7 @@ from engine.kafka import consumer_config, ensure_topics, producer_config, send_d
 from workers.jobs import JobSetupError, OutputError, launch, read_outputs
 
 log = logging.getLogger("kafkaban.worker")
+COMMIT_WAIT_S = 10.0  # longest a dispatch's commit waits for its JobStarted to be written
 AttemptKey = tuple[str, str, int]
 
 
@@ -78,11 +79,35 @@ class Worker:
 
     # -- reporting ----------------------------------------------------------------------------------------------
 
-    def _report(self, execution_id: str, payload: ev.Payload) -> None:
+    def _report(self, execution_id: str, payload: ev.Payload, written: threading.Event | None = None) -> None:
+        if isinstance(payload, ev.JobSucceeded | ev.JobFailed):
+            payload = replace(payload, worker_id=self.worker_id)  # the claim fences results by worker
         event = ev.Event(str(uuid.uuid4()), execution_id, now_ms(), "worker", payload)
+
+        def delivered(error: Any, message: Any) -> None:
+            if error is not None:
+                log.error("could not write %s of %s: %s", event.type, execution_id, error)
+            elif written is not None:
+                written.set()
+
         self.producer.produce(self.settings.executions_topic, key=execution_id.encode(),
-                              value=encode_event(event, self.registry))
+                              value=encode_event(event, self.registry), on_delivery=delivered)
         self.producer.poll(0)
+
+    def _commit_once_started(self, consumer: Consumer, message: Message, started: threading.Event) -> None:
+        """Commit a dispatch's offset once its JobStarted is in the log, not on the next auto-commit: a crash or
+        a rebalance then hands the dispatch to another worker only if nobody claimed it. A copy delivered again
+        anyway is harmless: the claim fences it, and its worker is told to kill it."""
+        deadline = time.monotonic() + COMMIT_WAIT_S
+        while not started.is_set() and time.monotonic() < deadline:
+            self.producer.poll(0.05)
+        consumer.store_offsets(message)
+        if started.is_set():
+            try:
+                consumer.commit(offsets=[TopicPartition(message.topic(), message.partition(), message.offset() + 1)],
+                                asynchronous=False)
+            except KafkaException as exc:  # a rebalance under way: the stored offset goes with the next commit
+                log.warning("could not commit the dispatch of %s at once: %s", message.key(), exc)
 
     def _send(self, topic: str, short: str, key: str, key_field: str, record: str, body: dict[str, Any]) -> None:
         data = envelope({"event_id": str(uuid.uuid4()), key_field: key, "occurred_at": now_ms(),
@@ -188,8 +213,9 @@ class Worker:
         attempt = Attempt(dispatch, Path(tempfile.mkdtemp(prefix="kafkaban-job-")))
         with self.lock:
             self.running[attempt.key] = attempt
-        self._report(dispatch.execution_id, ev.JobStarted(dispatch.job, dispatch.attempt, self.worker_id))
-        consumer.store_offsets(message)
+        started = threading.Event()
+        self._report(dispatch.execution_id, ev.JobStarted(dispatch.job, dispatch.attempt, self.worker_id), started)
+        self._commit_once_started(consumer, message, started)
         threading.Thread(target=self._run_attempt, args=(attempt,), daemon=True,
                          name=f"job-{dispatch.job}-{dispatch.attempt}").start()
 
@@ -316,6 +342,8 @@ class Worker:
                 except (DecodeError, KeyError, TypeError) as exc:
                     log.warning("undecodable control record at %s: %s", message.offset(), exc)
                     continue
+                if kill.worker_id not in (None, self.worker_id):
+                    continue  # another worker's copy of the attempt; this one holds the claim
                 self.kill((kill.execution_id, kill.job, kill.attempt), kill.reason)
         finally:
             consumer.close()

@@ -118,7 +118,7 @@ def dispatch_from_record(record: Mapping[str, Any], pool: str) -> DispatchJob:
 
 
 def kill_to_record(command: KillJob, event_id: str, occurred_at: int) -> dict[str, Any]:
-    body = {"job": command.job, "attempt": command.attempt, "reason": command.reason}
+    body = {"job": command.job, "attempt": command.attempt, "reason": command.reason, "worker_id": command.worker_id}
     return envelope({"event_id": event_id, "execution_id": command.execution_id, "occurred_at": occurred_at,
                      "producer": "engine"}, "execution_id", ("kafkaban.control.KillJob", body))
 

@@ -32,6 +32,7 @@ class KillJob:
     job: str
     attempt: int
     reason: str
+    worker_id: str | None = None  # only this worker's copy (one that started an attempt already claimed); None: any
 
 
 Command = DispatchJob | KillJob

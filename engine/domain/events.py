@@ -55,6 +55,7 @@ class JobSucceeded:
     attempt: int
     exit_code: int = 0
     outputs: Mapping[str, str] = field(default_factory=dict)
+    worker_id: str | None = None  # v2: who ran it; a result from another worker than the claim's changes nothing
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class JobFailed:
     attempt: int
     exit_code: int | None
     error: str
+    worker_id: str | None = None  # v2, as JobSucceeded's
 
 
 @dataclass(frozen=True)

@@ -115,12 +115,23 @@ def _ended(state: ExecutionState, name: str, attempt: int, **changes: Any) -> Ex
     return state.with_job(name, replace(job, **changes))
 
 
+def _claimed_by_another(state: ExecutionState, name: str, worker_id: str | None) -> bool:
+    """A worker's result for an attempt whose first JobStarted came from another worker: the claim fences it.
+    (A result without a worker id, from a v1 producer, is fenced by the attempt alone.)"""
+    job = _job(state, name)
+    return job is not None and worker_id is not None and job.worker_id is not None and job.worker_id != worker_id
+
+
 def _succeeded(state: ExecutionState, event: ev.Event, p: ev.JobSucceeded) -> ExecutionState:
+    if _claimed_by_another(state, p.job, p.worker_id):
+        return state
     return _ended(state, p.job, p.attempt, status=JobStatus.SUCCEEDED, exit_code=p.exit_code,
                   outputs=dict(p.outputs), ended_at=event.occurred_at, error=None)
 
 
 def _failed(state: ExecutionState, event: ev.Event, p: ev.JobFailed) -> ExecutionState:
+    if _claimed_by_another(state, p.job, p.worker_id):
+        return state
     return _ended(state, p.job, p.attempt, status=JobStatus.FAILED, exit_code=p.exit_code, error=p.error,
                   ended_at=event.occurred_at)
 

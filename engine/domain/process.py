@@ -64,10 +64,16 @@ def _kill_unwanted_start(state: State, event: ev.Event) -> list[Command]:
     if state is None or not isinstance(payload, ev.JobStarted) or payload.job not in state.jobs:
         return []
     job = state.jobs[payload.job]
-    running_here = job.attempt == payload.attempt and job.status is JobStatus.RUNNING
-    if running_here or payload.attempt > job.attempt:
+    if payload.attempt > job.attempt:
         return []
-    return [KillJob(state.execution_id, payload.job, payload.attempt, "this attempt is no longer wanted")]
+    if job.attempt == payload.attempt and job.status is JobStatus.RUNNING:
+        if job.worker_id in (None, payload.worker_id):
+            return []  # the claim's own start, read again
+        # a second copy of a claimed attempt (a dispatch delivered again): only that worker stops its copy
+        return [KillJob(state.execution_id, payload.job, payload.attempt,
+                        f"attempt {payload.attempt} is claimed by worker {job.worker_id}", payload.worker_id)]
+    return [KillJob(state.execution_id, payload.job, payload.attempt, "this attempt is no longer wanted",
+                    payload.worker_id)]
 
 
 def timer_event(state: State, timer: Timer, now: int) -> ev.Event | None:

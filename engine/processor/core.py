@@ -67,7 +67,7 @@ class EngineCore:
             return Output(unknown_execution=True)
         step = process(state, event, now)
         if not step.changed or step.state is None:
-            return Output()
+            return Output(commands=step.commands)  # a stale start changes nothing, yet its worker must stop
         self.states[event.execution_id] = step.state
         self.partition_of[event.execution_id] = partition
         touched = {getattr(e.payload, "job", None) for e in (event, *step.events)} - {None}

@@ -139,7 +139,8 @@ def test_confluent_framing_with_a_registry(registry_url):
     data = writer.encode(codec("executions").decode(encode_event(EVENTS[2])))
     assert data[0] == 0 and struct.unpack(">I", data[1:5])[0] >= 1
     reader = TopicCodec("executions", SchemaRegistry(registry_url))  # a fresh process: looks the id up
-    assert reader.decode(data)["payload"][1] == {"job": "a", "attempt": 2, "exit_code": 0, "outputs": {"k": "1"}}
+    assert reader.decode(data)["payload"][1] == {"job": "a", "attempt": 2, "exit_code": 0, "outputs": {"k": "1"},
+                                                    "worker_id": None}
     # the reader with a registry still takes single-object records
     assert reader.decode(encode_event(EVENTS[2]))["execution_id"] == "ex-1"
     with pytest.raises(DecodeError) as info:

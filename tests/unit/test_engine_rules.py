@@ -188,7 +188,7 @@ def test_stale_and_duplicate_reports_change_nothing():
         assert not step.changed and step.events == [] and step.commands == []
     stale_start = h.feed(ev.JobStarted("a", 1, "w9"))
     assert not stale_start.changed and stale_start.events == []
-    assert stale_start.commands == [KillJob(h.execution_id, "a", 1, "this attempt is no longer wanted")]
+    assert stale_start.commands == [KillJob(h.execution_id, "a", 1, "this attempt is no longer wanted", "w9")]
     assert h.state is before
     duplicate = h.log[0]
     assert not h.feed_event(duplicate).changed
@@ -359,7 +359,8 @@ def test_a_worker_starting_a_cancelled_attempt_is_killed():
     h.start("a")
     h.feed(ev.CancelRequested("bob"), producer="api")
     late = h.start("b")  # b was cancelled while DISPATCHED: its late start changes nothing and is killed
-    assert not late.changed and late.commands == [KillJob(h.execution_id, "b", 1, "this attempt is no longer wanted")]
+    assert not late.changed and late.commands == [KillJob(h.execution_id, "b", 1, "this attempt is no longer wanted",
+                                                          "w1")]
     assert h.job("b").status == "CANCELLED"
 
 
@@ -376,3 +377,27 @@ def test_engine_event_ids_are_deterministic():
         h.run("a")
     assert [e.event_id for e in first.log] == [e.event_id for e in second.log]
     assert all(e.causation_id for e in first.log if e.producer == "engine")
+
+
+def test_the_first_start_claims_the_attempt_and_another_workers_copy_is_fenced():
+    h = Harness("nodes: [{name: a, type: command, config: {command: 'true'}}]")
+    h.submit()
+    assert h.feed(ev.JobStarted("a", 1, "w1")).changed
+    # the dispatch delivered again after a rebalance: a second worker starts the same attempt
+    second = h.feed(ev.JobStarted("a", 1, "w2"))
+    assert not second.changed
+    assert second.commands == [KillJob(h.execution_id, "a", 1, "attempt 1 is claimed by worker w1", "w2")]
+    assert h.job("a").worker_id == "w1"
+    # the second copy's result (a frozen-then-resumed worker's failure) changes nothing
+    assert not h.feed(ev.JobFailed("a", 1, 1, "the copy failed", worker_id="w2")).changed
+    assert h.job("a").status.value == "RUNNING"
+    # the claim's own result decides
+    assert h.feed(ev.JobSucceeded("a", 1, 0, {}, worker_id="w1")).changed
+    assert h.state is not None and h.state.status.value == "SUCCEEDED"
+
+
+def test_a_result_without_a_worker_id_is_fenced_by_the_attempt_alone():
+    h = Harness("nodes: [{name: a, type: command, config: {command: 'true'}}]")
+    h.submit()
+    h.feed(ev.JobStarted("a", 1, "w1"))
+    assert h.feed(ev.JobSucceeded("a", 1, 0, {})).changed  # a v1 producer: no worker id to compare

@@ -292,7 +292,7 @@ class KafkaCluster:
         done = subprocess.run(
             [str(self.runtime.java), "-Xmx256m", "-cp", self.runtime.classpath,
              f"-Dlog4j2.configurationFile={node.directory / 'log4j2.properties'}", STORAGE_TOOL, "format",
-             "-t", self.cluster_id, "-c", str(node.directory / "server.properties")],
+             f"--cluster-id={self.cluster_id}", "-c", str(node.directory / "server.properties")],
             capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"formatting the storage of Kafka node {node.node_id} failed:\n"
@@ -300,8 +300,13 @@ class KafkaCluster:
 
 
 def _new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage random-uuid)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as kafka-storage random-uuid). Like
+    Kafka's Uuid.randomUuid, never one starting with '-': a command line would read it as an option (1 in 64 did,
+    and formatting failed with a usage message)."""
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not found.startswith("-"):
+            return found
 
 
 def _reuse_port(port: int | None, taken: set[int]) -> int:

@@ -93,3 +93,11 @@ def test_unreachable_repository_is_one_clear_message_and_caches_nothing(tmp_path
 def test_bad_broker_settings_are_refused(name: str, value: str):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({**os.environ, name: value})
+
+
+def test_a_new_cluster_id_never_reads_as_a_command_line_option():
+    from engine.kafka_server import _new_cluster_id
+
+    ids = [_new_cluster_id() for _ in range(5000)]  # about 78 would start with '-' if nothing prevented it
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)

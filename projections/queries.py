@@ -42,10 +42,10 @@ def flow_source(conn: psycopg.Connection, name: str, version: str | None = None)
     return row
 
 
-def projected_offset(conn: psycopg.Connection, topic: str, partition: int) -> int:
-    row = conn.execute("SELECT next_offset FROM projector_offsets WHERE topic = %s AND partition = %s",
-                       (topic, partition)).fetchone()
-    return int(row[0]) if row else 0
+def projected_offsets(conn: psycopg.Connection) -> dict[tuple[str, int], int]:
+    """Every (topic, partition) -> next offset the projector will write, as stored with its rows."""
+    return {(topic, partition): int(offset) for topic, partition, offset in conn.execute(
+        "SELECT topic, partition, next_offset FROM projector_offsets").fetchall()}
 
 
 def encode_cursor(submitted_at: str, execution_id: str) -> str:

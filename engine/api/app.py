@@ -6,13 +6,13 @@ it; the answer carries that offset either way.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import threading
-import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException
 
+from engine.api.waiting import FollowerLimit, ProjectedPositions, TooManyFollowers
 from engine.clock import now_ms
 from engine.codec import codec, encode_event
 from engine.codec.json_state import state_to_json
@@ -42,6 +43,8 @@ from projections.queries import event_from_row
 MAX_FLOW_BYTES = 512 * 1024  # a registered source, with its record framing, must fit in one Kafka record
 READ_YOUR_WRITES_TIMEOUT_S = 10.0
 RETRY_AFTER_S = 5
+MAX_FOLLOWERS_PER_CLIENT = 8  # open log streams per client address; the next one is a 429
+FOLLOW_POLL_S = 0.25
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"}
 JOB_ENDED = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
 
@@ -159,19 +162,17 @@ def create_app(settings: Settings) -> FastAPI:
         with connect(database_url, settings.database_schema, autocommit=True) as conn:
             yield conn
 
-    def wait_projected(topic: str, partition: int, offset: int) -> bool:
+    def read_positions() -> dict[tuple[str, int], int]:
+        with db() as conn:
+            return queries.projected_offsets(conn)
+
+    positions = ProjectedPositions(read_positions)
+    followers = FollowerLimit(MAX_FOLLOWERS_PER_CLIENT)
+
+    async def wait_projected(topic: str, partition: int, offset: int) -> bool:
         """Whether the views caught up with a write within the bound. The write is in Kafka either way: the views
         lagging, or PostgreSQL being away, makes this False, never the write a failure."""
-        deadline = time.monotonic() + READ_YOUR_WRITES_TIMEOUT_S
-        try:
-            with db() as conn:
-                while time.monotonic() < deadline:
-                    if queries.projected_offset(conn, topic, partition) > offset:
-                        return True
-                    time.sleep(0.02)
-        except psycopg.Error:
-            return False
-        return False
+        return await positions.reached(topic, partition, offset, READ_YOUR_WRITES_TIMEOUT_S)
 
     @app.middleware("http")
     async def refuse_nul(request: Request, call_next: Any) -> Any:
@@ -226,9 +227,10 @@ def create_app(settings: Settings) -> FastAPI:
                            "producer": "api"}, "flow_name",
                           ("kafkaban.definitions.FlowRegistered",
                            {"definition_hash": spec.version_hash(), "source": source, "registered_by": "api"}))
-        partition, offset = writer.produce(settings.definitions_topic, spec.name,
-                                           codec("definitions", settings.schema_registry_url).encode(record))
-        projected = wait_projected(settings.definitions_topic, partition, offset)
+        partition, offset = await asyncio.to_thread(
+            writer.produce, settings.definitions_topic, spec.name,
+            codec("definitions", settings.schema_registry_url).encode(record))
+        projected = await wait_projected(settings.definitions_topic, partition, offset)
         return {"name": spec.name, "version": spec.version_hash(), "jobs": len(spec.jobs), "offset": offset,
                 "partition": partition, "projected": projected}
 
@@ -238,7 +240,19 @@ def create_app(settings: Settings) -> FastAPI:
             return {"flows": queries.list_flows(conn)}
 
     @app.post("/api/v1/executions", status_code=202)
-    def submit(request: SubmitRequest) -> Any:
+    async def submit(request: SubmitRequest) -> Any:
+        prepared = await asyncio.to_thread(prepare_submission, request)
+        if isinstance(prepared, JSONResponse):
+            return prepared
+        execution_id, spec, value = prepared
+        partition, offset = await asyncio.to_thread(writer.produce, settings.executions_topic, execution_id, value)
+        projected = await wait_projected(settings.executions_topic, partition, offset)
+        return {"execution_id": execution_id, "status": "SUBMITTED", "flow": spec.name,
+                "version": spec.version_hash(), "partition": partition, "offset": offset, "projected": projected}
+
+    def prepare_submission(request: SubmitRequest) -> JSONResponse | tuple[str, FlowSpec, bytes]:
+        """Everything before the write, which reads the views: the flow, its params, an existing execution of
+        the idempotency key (answered as it is), the encoded record."""
         spec = resolve_flow(request)
         missing = sorted(n for n, default in spec.params.items() if default is None and n not in request.params)
         if missing:
@@ -259,10 +273,7 @@ def create_app(settings: Settings) -> FastAPI:
         if not fits_in_a_record(value):
             raise ApiError(413, f"the submission encodes to {len(value):,} bytes (definition and params); at most "
                                 f"{MAX_RECORD_BYTES - RECORD_OVERHEAD_BYTES:,} fit in one Kafka record")
-        partition, offset = writer.produce(settings.executions_topic, execution_id, value)
-        projected = wait_projected(settings.executions_topic, partition, offset)
-        return {"execution_id": execution_id, "status": "SUBMITTED", "flow": spec.name,
-                "version": spec.version_hash(), "partition": partition, "offset": offset, "projected": projected}
+        return execution_id, spec, value
 
     def resolve_flow(request: SubmitRequest) -> FlowSpec:
         if request.definition is not None:
@@ -286,20 +297,25 @@ def create_app(settings: Settings) -> FastAPI:
         return spec
 
     @app.get("/api/v1/executions")
-    def list_executions(status: str | None = None, flow: str | None = None, since: dt.datetime | None = None,
+    async def list_executions(status: str | None = None, flow: str | None = None, since: dt.datetime | None = None,
                         until: dt.datetime | None = None, schedule: str | None = None, cursor: str | None = None,
                         limit: int = Query(50, ge=1, le=1000), partition: int | None = None,
                         min_offset: int | None = None) -> dict[str, Any]:
         """Executions, newest first, filtered; `next_cursor` fetches the next page."""
-        read_after(settings.executions_topic, partition, min_offset)
-        with db() as conn:
-            try:
-                rows, next_cursor = queries.list_executions(conn, status, flow, since, until, schedule, cursor, limit)
-            except ValueError as exc:
-                raise ApiError(400, str(exc)) from exc
-        return {"executions": rows, "next_cursor": next_cursor}
+        await read_after(settings.executions_topic, partition, min_offset)
 
-    def read_after(topic: str, partition: int | None, min_offset: int | None) -> None:
+        def page() -> dict[str, Any]:
+            with db() as conn:
+                try:
+                    rows, next_cursor = queries.list_executions(conn, status, flow, since, until, schedule, cursor,
+                                                                limit)
+                except ValueError as exc:
+                    raise ApiError(400, str(exc)) from exc
+            return {"executions": rows, "next_cursor": next_cursor}
+
+        return await asyncio.to_thread(page)
+
+    async def read_after(topic: str, partition: int | None, min_offset: int | None) -> None:
         """Read-your-writes: wait (bounded) until the projector has passed an offset a write returned."""
         if (partition is not None and partition < 0) or (min_offset is not None and min_offset < 0):
             raise ApiError(400, "partition and min_offset cannot be negative")
@@ -307,18 +323,21 @@ def create_app(settings: Settings) -> FastAPI:
             return
         if partition is None:
             raise ApiError(400, "min_offset needs the partition it was written to")
-        if not wait_projected(topic, partition, min_offset):
+        if not await wait_projected(topic, partition, min_offset):
             raise ApiError(503, f"the projection has not reached offset {min_offset} of partition {partition} "
                                 f"within {READ_YOUR_WRITES_TIMEOUT_S:g} s; try again")
 
     @app.get("/api/v1/executions/{execution_id}")
-    def get_execution(execution_id: str, as_of: str | None = None, partition: int | None = None,
+    async def get_execution(execution_id: str, as_of: str | None = None, partition: int | None = None,
                       min_offset: int | None = None) -> dict[str, Any]:
         """The execution with its jobs and attempts; with `as_of` (an offset or an ISO-8601 time), the state it
         had then, folded from the stored events with the engine's own evolve."""
-        read_after(settings.executions_topic, partition, min_offset)
+        await read_after(settings.executions_topic, partition, min_offset)
         if as_of is not None:
-            return time_travel(execution_id, as_of)
+            return await asyncio.to_thread(time_travel, execution_id, as_of)
+        return await asyncio.to_thread(load_execution, execution_id)
+
+    def load_execution(execution_id: str) -> dict[str, Any]:
         with db() as conn:
             found = queries.get_execution(conn, execution_id)
         if found is None:
@@ -359,27 +378,45 @@ def create_app(settings: Settings) -> FastAPI:
         return {"execution_id": execution_id, "events": [event_json(row) for row in rows]}
 
     @app.get("/api/v1/executions/{execution_id}/jobs/{job}/logs", response_model=None)
-    def job_logs(execution_id: str, job: str, attempt: int | None = Query(None, ge=1),
-                 follow: bool = False) -> Any:
+    async def job_logs(request: Request, execution_id: str, job: str, attempt: int | None = Query(None, ge=1),
+                       follow: bool = False) -> Any:
         """Output lines of one attempt (default: the current one). `follow=true` streams them as Server-Sent
-        Events until the attempt has ended."""
-        with db() as conn:
-            run = queries.job_run(conn, execution_id, job)
+        Events until the attempt has ended; at most MAX_FOLLOWERS_PER_CLIENT streams per client (then 429)."""
+        run = await asyncio.to_thread(job_run, execution_id, job)
         if run is None:
             raise ApiError(404, f"job {job!r} of execution {execution_id} not found")
         number = attempt or max(run["attempt"], 1)
         if not follow:
-            with db() as conn:
-                lines = queries.job_logs(conn, execution_id, job, number)
+            lines = await asyncio.to_thread(logs_after, execution_id, job, number, None)
             return {"execution_id": execution_id, "job": job, "attempt": number, "lines": lines}
-        return StreamingResponse(follow_logs(execution_id, job, number), media_type="text/event-stream")
+        stream = follow_logs(execution_id, job, number)
+        client = request.client.host if request.client else "unknown"
+        try:
+            followers.take(client, stream)
+        except TooManyFollowers:
+            await stream.aclose()
+            return JSONResponse({"error": {"status": 429, "message": f"{client} already follows "
+                                                                  f"{MAX_FOLLOWERS_PER_CLIENT} logs; close one first"}},
+                                status_code=429, headers={"Retry-After": str(RETRY_AFTER_S)})
+        return StreamingResponse(stream, media_type="text/event-stream")
 
-    def follow_logs(execution_id: str, job: str, attempt: int) -> Iterator[str]:
+    def job_run(execution_id: str, job: str) -> dict[str, Any] | None:
+        with db() as conn:
+            return queries.job_run(conn, execution_id, job)
+
+    def logs_after(execution_id: str, job: str, attempt: int, seq: int | None) -> list[dict[str, Any]]:
+        with db() as conn:
+            if seq is None:
+                return queries.job_logs(conn, execution_id, job, attempt)
+            return queries.job_logs(conn, execution_id, job, attempt, after_seq=seq)
+
+    async def follow_logs(execution_id: str, job: str, attempt: int) -> AsyncIterator[str]:
+        # a coroutine between polls, not a thread: each poll borrows a thread only for its two short queries
         seq = -1
+        yield ": following\n\n"
         while True:
-            with db() as conn:
-                lines = queries.job_logs(conn, execution_id, job, attempt, after_seq=seq)
-                run = queries.job_run(conn, execution_id, job)
+            lines = await asyncio.to_thread(logs_after, execution_id, job, attempt, seq)
+            run = await asyncio.to_thread(job_run, execution_id, job)
             for line in lines:
                 seq = line["seq"]
                 yield f"id: {seq}\nevent: line\ndata: {json.dumps(line)}\n\n"
@@ -388,7 +425,7 @@ def create_app(settings: Settings) -> FastAPI:
                 yield f"event: end\ndata: {json.dumps({'status': run['status'] if run else None})}\n\n"
                 return
             if not lines:
-                time.sleep(0.25)
+                await asyncio.sleep(FOLLOW_POLL_S)
 
     @app.get("/api/v1/flows/{name}")
     def get_flow(name: str) -> dict[str, Any]:

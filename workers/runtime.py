@@ -226,7 +226,7 @@ class Worker:
         output_file = attempt.workdir / "output.json"
         try:
             try:
-                plan = launch(d, output_file, os.environ)
+                plan = launch(d, output_file, {**os.environ, "KAFKABAN_WORKER_ID": self.worker_id})
             except JobSetupError as exc:
                 self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None, str(exc)))
                 return

@@ -1,0 +1,39 @@
+"""The fault suite, small: one load of executions with short command jobs and poison records mixed in, while a
+worker, the engine and the projector are SIGKILLed, a worker is frozen past its lease, PostgreSQL is stopped and
+the broker frozen. Nothing accepted is lost or stuck, nothing ends twice, no attempt runs twice, every
+dead-letterable poison record is dead-lettered, and replay verify passes. bench/faults.py runs each fault alone
+at full size and prints the figures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from tests.faults.harness import FAULTS, Run, services
+
+
+def test_every_fault_in_one_load_loses_nothing_and_ends_everything_once(tmp_path: Path):
+    with services(tmp_path / "services") as running:
+        run = Run(running, tmp_path / "run")
+        try:
+            started = time.monotonic()
+            load = threading.Thread(target=run.submit, args=(60, 3.0), kwargs={"poison_every": 12})
+            load.start()
+            recoveries = {}
+            for fault in FAULTS:
+                time.sleep(2)
+                ended = FAULTS[fault](run, 5.0)
+                recoveries[fault] = run.recovery_after(ended)
+            load.join()
+            run.settle(timeout=240)
+            figures = run.judge("all, in one load", None, started)
+        finally:
+            run.close()
+    print(figures.row(), recoveries)
+    assert figures.submitted >= 60 and figures.poison_sent == 5
+    assert figures.lost == 0 and figures.stuck == 0, (figures, run.stack.logs())
+    assert figures.duplicate_terminals == 0 and figures.attempts_run_twice == 0, figures
+    assert figures.dead_letters == figures.poison_dead_letterable == 3, figures
+    assert figures.verify_ok, figures.notes
+    assert all(seconds is not None for seconds in recoveries.values()), recoveries  # work resumed after each

@@ -14,7 +14,7 @@ from engine.clock import now_ms
 from engine.codec import encode_event
 from engine.domain import events as ev
 from engine.domain.loader import load_flow
-from engine.kafka import HEADER_OFFSET, HEADER_REASON, consumer_config, producer_config
+from engine.kafka import HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, consumer_config, producer_config
 from projections.verify import verify
 from tests.integration.stack import Stack
 
@@ -31,17 +31,17 @@ def event(execution_id: str, producer: str, payload: ev.Payload) -> bytes:
                                  causation_id=str(uuid.uuid4()) if producer == "engine" else None))
 
 
-def dead_letters(stack: Stack, count: int, timeout: float = 60) -> dict[int, bytes]:
-    """source offset -> reason of the first ``count`` dead letters."""
+def dead_letters(stack: Stack, count: int, timeout: float = 60) -> dict[tuple[int, int], bytes]:
+    """(source partition, offset) -> reason of the first ``count`` dead letters."""
     consumer = Consumer(consumer_config(stack.settings, f"{stack.prefix}-dlq-{uuid.uuid4().hex[:6]}"))
     consumer.subscribe([stack.settings.deadletter_topic])
-    found: dict[int, bytes] = {}
+    found: dict[tuple[int, int], bytes] = {}
     deadline = time.monotonic() + timeout
     while len(found) < count and time.monotonic() < deadline:
         message = consumer.poll(0.5)
         if message is not None and message.error() is None:
             headers = dict(message.headers())
-            found[int(headers[HEADER_OFFSET])] = headers[HEADER_REASON]
+            found[(int(headers[HEADER_PARTITION]), int(headers[HEADER_OFFSET]))] = headers[HEADER_REASON]
     consumer.close()
     return found
 

@@ -11,7 +11,7 @@ import heapq
 from dataclasses import dataclass, field, replace
 
 from engine.domain import events as ev
-from engine.domain.commands import Command
+from engine.domain.commands import Command, DispatchJob
 from engine.domain.evolve import evolve
 from engine.domain.process import process, recovery_commands, timer_event
 from engine.domain.react import dispatch_command
@@ -21,6 +21,7 @@ from engine.domain.timers import Timer, TimerKind, job_timers
 LeaseKey = tuple[str, str, int]  # execution id, job, attempt
 DISPATCH_TIMEOUT_MS = 120_000
 DISPATCH_TIMEOUT_MAX_MS = 30 * 60_000
+TAKEOVER_GRACE_MS = 10_000
 
 
 @dataclass
@@ -170,17 +171,25 @@ class EngineCore:
 
     def adopt(self, rebuilt: EngineCore, partitions: set[int], now: int) -> list[Command]:
         """Take over the executions a rebuild folded for ``partitions`` and schedule their deadlines (running
-        attempts get a fresh lease: this processor has heard nothing of them yet). Returns the commands to send
-        again: the previous owner may have died between writing an event and sending its command."""
+        attempts get a fresh lease: this processor has heard nothing of them yet). Returns the kills to send
+        again, and arms a short deadline for each dispatched attempt: the previous owner may have died between
+        writing an event and sending its command."""
         resend: list[Command] = []
         for execution_id, partition in rebuilt.partition_of.items():
             if partition in partitions:
                 state = rebuilt.states[execution_id]
                 self.states[execution_id] = state
                 self.partition_of[execution_id] = partition
-                if not state.terminal:
-                    self._schedule(state, set(state.jobs), now, fresh_lease=True)
-                    resend += recovery_commands(state)
+                if state.terminal:
+                    continue
+                # a dispatch is sent again only if its attempt is still not started after a grace: the records
+                # past the committed offset (often that attempt's JobStarted) are read in the meantime, and a
+                # dispatch sent at once would start a second copy of an attempt already running
+                for name, job in state.jobs.items():
+                    if job.status is JobStatus.DISPATCHED:
+                        self._await_start((execution_id, name, job.attempt), now, TAKEOVER_GRACE_MS)
+                self._schedule(state, set(state.jobs), now, fresh_lease=True)
+                resend += [c for c in recovery_commands(state) if not isinstance(c, DispatchJob)]
         return resend
 
     def drop_partitions(self, partitions: set[int]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.domain import events as ev
 from engine.domain.loader import load_flow
-from engine.processor.core import EngineCore
+from engine.processor.core import TAKEOVER_GRACE_MS, EngineCore
 
 T0 = 1_700_000_000_000
 FLOW = load_flow("name: one\nnodes:\n  - {name: a, type: noop}\n")
@@ -75,5 +75,11 @@ def test_taking_over_partitions_sends_again_what_the_previous_owner_may_not_have
     for state in previous.states.values():
         rebuilt.states[state.execution_id] = state
         rebuilt.partition_of[state.execution_id] = 0
-    assert EngineCore().adopt(rebuilt, {0}, T0 + 5) == [dispatch]
+    taker = EngineCore()
+    assert taker.adopt(rebuilt, {0}, T0 + 5) == []  # nothing at once: its JobStarted may be in the unread records
+    assert taker.resend_due(T0 + 5 + TAKEOVER_GRACE_MS) == [dispatch]  # still not started after the grace
+    other = EngineCore()
+    other.adopt(rebuilt, {0}, T0 + 5)
+    feed(other, "ex-1", ev.JobStarted("a", 1, "w2"), 6)  # read past the committed offset: it had started
+    assert other.resend_due(T0 + 10 ** 9) == []
     assert EngineCore().adopt(rebuilt, {1}, T0 + 5) == []  # not this instance's partition

@@ -44,9 +44,9 @@ class EngineCore:
         self._heap: list[tuple[int, int, Timer]] = []
         self._seq = 0
         self._lease_deadline: dict[LeaseKey, int] = {}
-        # the lease keys of each execution, so that forgetting an ended execution costs its own leases, not a scan
-        # of every live one (that scan made the engine slower the more executions were in flight)
-        self._leases_of: dict[str, set[LeaseKey]] = {}
+        # the attempts of each execution that have a lease or a dispatch deadline, so that forgetting an ended
+        # execution costs its own, not a scan of every live one (that scan slowed the engine as work piled up)
+        self._attempts_of: dict[str, set[LeaseKey]] = {}
         self._fired: dict[str, set[str]] = {}  # execution id -> timer events written, forgotten when it ends
 
     # -- the log ------------------------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ class EngineCore:
                     if key not in self._lease_deadline or fresh_lease:
                         lease_ms = state.flow.by_name[name].lease_ms
                         self._lease_deadline[key] = now + lease_ms
-                        self._leases_of.setdefault(timer.execution_id, set()).add(key)
+                        self._attempts_of.setdefault(timer.execution_id, set()).add(key)
                     timer = replace(timer, due_at=self._lease_deadline[key])
                 self._push(timer)
 
@@ -135,7 +135,7 @@ class EngineCore:
         if key in self._dispatch_due:
             return
         self._dispatch_due[key] = now + wait_ms
-        self._leases_of.setdefault(key[0], set()).add(key)  # forgotten with the execution's other deadlines
+        self._attempts_of.setdefault(key[0], set()).add(key)
         self._seq += 1
         heapq.heappush(self._dispatch_heap, (now + wait_ms, self._seq, key, wait_ms))
 
@@ -162,7 +162,7 @@ class EngineCore:
 
     def _forget_all(self, execution_ids: set[str]) -> None:
         for execution_id in execution_ids:
-            for key in self._leases_of.pop(execution_id, ()):
+            for key in self._attempts_of.pop(execution_id, ()):
                 self._lease_deadline.pop(key, None)
                 self._dispatch_due.pop(key, None)
             self._fired.pop(execution_id, None)
@@ -202,4 +202,3 @@ class EngineCore:
         heapq.heapify(self._heap)
         self._dispatch_heap = [item for item in self._dispatch_heap if item[2][0] not in gone]
         heapq.heapify(self._dispatch_heap)
-        self._dispatch_due = {key: due for key, due in self._dispatch_due.items() if key[0] not in gone}

@@ -1,8 +1,8 @@
 """The worker process: one consumer group per pool, slots and resources, heartbeats, logs, kills, drain.
 
 Back-pressure goes through the consumer: with no free slot (or not enough free cpu/memory for the next job) the
-worker pauses its partitions and keeps polling only to stay in the group. A dispatch's offset is stored once its
-JobStarted is sent, so a worker that dies before starting a job hands it back to the group.
+worker pauses its partitions and keeps polling only to stay in the group. A dispatch is committed before the
+worker claims it (JobStarted) and runs it, so no other worker is handed a dispatch this one runs.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from engine.kafka import consumer_config, ensure_topics, producer_config, send_d
 from workers.jobs import JobSetupError, OutputError, launch, read_outputs
 
 log = logging.getLogger("kafkaban.worker")
-COMMIT_WAIT_S = 10.0  # longest a dispatch's commit waits for its JobStarted to be written
 AttemptKey = tuple[str, str, int]
 
 
@@ -79,7 +78,7 @@ class Worker:
 
     # -- reporting ----------------------------------------------------------------------------------------------
 
-    def _report(self, execution_id: str, payload: ev.Payload, written: threading.Event | None = None) -> None:
+    def _report(self, execution_id: str, payload: ev.Payload) -> None:
         if isinstance(payload, ev.JobSucceeded | ev.JobFailed):
             payload = replace(payload, worker_id=self.worker_id)  # the claim fences results by worker
         event = ev.Event(str(uuid.uuid4()), execution_id, now_ms(), "worker", payload)
@@ -87,27 +86,28 @@ class Worker:
         def delivered(error: Any, message: Any) -> None:
             if error is not None:
                 log.error("could not write %s of %s: %s", event.type, execution_id, error)
-            elif written is not None:
-                written.set()
 
         self.producer.produce(self.settings.executions_topic, key=execution_id.encode(),
                               value=encode_event(event, self.registry), on_delivery=delivered)
         self.producer.poll(0)
 
-    def _commit_once_started(self, consumer: Consumer, message: Message, started: threading.Event) -> None:
-        """Commit a dispatch's offset once its JobStarted is in the log, not on the next auto-commit: a crash or
-        a rebalance then hands the dispatch to another worker only if nobody claimed it. A copy delivered again
-        anyway is harmless: the claim fences it, and its worker is told to kill it."""
-        deadline = time.monotonic() + COMMIT_WAIT_S
-        while not started.is_set() and time.monotonic() < deadline:
-            self.producer.poll(0.05)
-        consumer.store_offsets(message)
-        if started.is_set():
-            try:
-                consumer.commit(offsets=[TopicPartition(message.topic(), message.partition(), message.offset() + 1)],
-                                asynchronous=False)
-            except KafkaException as exc:  # a rebalance under way: the stored offset goes with the next commit
-                log.warning("could not commit the dispatch of %s at once: %s", message.key(), exc)
+    def _take(self, consumer: Consumer, message: Message, key: AttemptKey) -> bool:
+        """Commit a dispatch's offset before claiming and running it: once committed, no rebalance or restart
+        hands it to another worker. A commit refused (a rebalance under way, the coordinator away) leaves the
+        dispatch untaken: it is read again, here or by the partition's next owner. A worker that dies between
+        the commit and its JobStarted loses the dispatch; the engine's dispatch deadline sends it again."""
+        try:
+            consumer.commit(offsets=[TopicPartition(message.topic(), message.partition(), message.offset() + 1)],
+                            asynchronous=False)
+        except KafkaException as exc:
+            log.warning("dispatch of %s not taken, its commit failed (it will be read again): %s", key, exc)
+            with self.lock:
+                self.seen.pop(key, None)
+            with contextlib.suppress(KafkaException):  # revoked already: its next owner reads it from the commit
+                consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
+            return False
+        consumer.store_offsets(message)  # the auto-commit then holds the same position
+        return True
 
     def _send(self, topic: str, short: str, key: str, key_field: str, record: str, body: dict[str, Any]) -> None:
         data = envelope({"event_id": str(uuid.uuid4()), key_field: key, "occurred_at": now_ms(),
@@ -210,12 +210,13 @@ class Worker:
             self._report(dispatch.execution_id, ev.JobSucceeded(dispatch.job, dispatch.attempt, 0, {}))
             consumer.store_offsets(message)
             return
+        key = (dispatch.execution_id, dispatch.job, dispatch.attempt)
+        if not self._take(consumer, message, key):
+            return
         attempt = Attempt(dispatch, Path(tempfile.mkdtemp(prefix="kafkaban-job-")))
         with self.lock:
             self.running[attempt.key] = attempt
-        started = threading.Event()
-        self._report(dispatch.execution_id, ev.JobStarted(dispatch.job, dispatch.attempt, self.worker_id), started)
-        self._commit_once_started(consumer, message, started)
+        self._report(dispatch.execution_id, ev.JobStarted(dispatch.job, dispatch.attempt, self.worker_id))
         threading.Thread(target=self._run_attempt, args=(attempt,), daemon=True,
                          name=f"job-{dispatch.job}-{dispatch.attempt}").start()
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pgserver  # type: ignore[import-untyped]
+import psycopg
 import yaml
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
@@ -32,8 +33,10 @@ from engine.domain.evolve import evolve
 from engine.domain.loader import load_flow
 from engine.domain.state import ExecutionState
 from engine.kafka import HEADER_TOPIC, consumer_config, producer_config
-from engine.kafka_server import KafkaCluster
-from engine.processor.replay import partitions_of, read_records
+from engine.kafka_server import DEFAULT_HEAP, KafkaCluster
+from engine.processor.replay import high_watermarks, partitions_of, read_records
+from projections import queries
+from projections.db import connect
 from projections.verify import verify
 from tests.integration.stack import Stack
 
@@ -63,11 +66,13 @@ class Figures:
     stuck: int = 0  # in the log, and not ended when the load settled
     duplicate_terminals: int = 0  # executions with more than one ending event
     attempts_run_twice: int = 0  # one (execution, job, attempt) started by more than one process
+    attempts_completed_twice: int = 0  # ... and run to its end by more than one
     stale_reports_rejected: int = 0  # worker results the log holds and the fold ignored
     poison_sent: int = 0
     dead_letters: int = 0
     poison_dead_letterable: int = 0
     recovery_s: float | None = None  # from the fault's end to the next execution ending
+    views_caught_up_s: float | None = None  # from the fault's end until the views hold the log as it was then
     verify_ok: bool = False
     verify_lag: int = 0
     seconds: float = 0.0
@@ -83,11 +88,13 @@ class Figures:
 
 
 class Services:
-    """A single-node Apache Kafka and a PostgreSQL that the faults may freeze or stop."""
+    """An Apache Kafka of ``nodes`` nodes and a PostgreSQL that the faults may kill, freeze or stop."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, nodes: int = 1) -> None:
         self.root = root
-        self.kafka = KafkaCluster(root / "kafka", size=1).start()
+        # three nodes fence a silent one after 3 s (not 9), as tests/faults/test_kafka_cluster.py does
+        self.kafka = KafkaCluster(root / "kafka", size=nodes, heap="384m" if nodes > 1 else DEFAULT_HEAP,
+                                  fast_failover=nodes > 1).start()
         self.pg_dir = root / "pg"
         self.pg = pgserver.get_server(str(self.pg_dir), cleanup_mode="stop")
         self.database_url = self.pg.get_uri()
@@ -104,8 +111,8 @@ class Services:
 
 
 @contextmanager
-def services(root: Path) -> Iterator[Services]:
-    running = Services(root)
+def services(root: Path, nodes: int = 1) -> Iterator[Services]:
+    running = Services(root, nodes)
     try:
         yield running
     finally:
@@ -122,7 +129,8 @@ class Run:
         self.ledger = root / "ledger.txt"
         self.ledger.touch()
         self.stack = Stack(services.kafka.bootstrap, services.database_url, root, partitions=3,
-                           extra_env={"KAFKABAN_DISPATCH_TIMEOUT": "20"})
+                           extra_env={"KAFKABAN_DISPATCH_TIMEOUT": "20",
+                                      "KAFKABAN_REPLICATION": str(min(len(services.kafka.nodes), 3))})
         self.stack.start()
         for n in range(2, workers + 1):
             self.stack.spawn(f"worker-{n}", "worker", "--pool", "default", "--slots", "4")
@@ -217,6 +225,24 @@ class Run:
             time.sleep(0.1)
         return None
 
+    def views_caught_up_after(self, moment: float, timeout: float = 300) -> float | None:
+        """Seconds from ``moment`` until the views hold everything the executions log held at that moment (the
+        projector's stored positions reach the log's end as it was then)."""
+        settings = self.stack.settings
+        topic = settings.executions_topic
+        ends = high_watermarks(settings, topic)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with connect(settings.require_database(), settings.database_schema) as conn:
+                    positions = queries.projected_offsets(conn)
+                if all(positions.get((topic, p), 0) >= end for p, end in ends.items()):
+                    return time.monotonic() - moment
+            except psycopg.Error:
+                pass  # PostgreSQL still coming back
+            time.sleep(0.1)
+        return None
+
     # -- faults -------------------------------------------------------------------------------------------------
 
     def kill_part(self, name: str, argv: tuple[str, ...]) -> float:
@@ -241,6 +267,25 @@ class Run:
 
     def freeze_broker(self, seconds: float) -> float:
         node = self.services.kafka.nodes[0]
+        node.pause()
+        time.sleep(seconds)
+        node.resume()
+        return time.monotonic()
+
+    def _busiest_leader(self) -> int:
+        """The node leading the most executions partitions: the one whose loss moves the most."""
+        leaders = self.services.kafka.leaders(self.stack.settings.executions_topic)
+        return Counter(leaders.values()).most_common(1)[0][0]
+
+    def kill_node(self, seconds: float) -> float:
+        victim = self._busiest_leader()
+        self.services.kafka.node(victim).kill()
+        time.sleep(seconds)
+        self.services.kafka.start_node(victim)
+        return time.monotonic()
+
+    def freeze_node(self, seconds: float) -> float:
+        node = self.services.kafka.node(self._busiest_leader())
         node.pause()
         time.sleep(seconds)
         node.resume()
@@ -287,7 +332,7 @@ class Run:
             else:
                 figures.ended += 1
         figures.duplicate_terminals = sum(1 for ids in endings.values() if len(ids) > 1)
-        figures.attempts_run_twice = self._attempts_run_twice()
+        figures.attempts_run_twice, figures.attempts_completed_twice = self._attempts_run_twice()
         figures.dead_letters = self._dead_letters()
         deadline = time.monotonic() + 60
         report = verify(settings, max_lag=0)
@@ -299,14 +344,17 @@ class Run:
         figures.seconds = time.monotonic() - started
         return figures
 
-    def _attempts_run_twice(self) -> int:
-        starts: dict[tuple[str, str, str], set[tuple[str, str]]] = defaultdict(set)
+    def _attempts_run_twice(self) -> tuple[int, int]:
+        """(attempts started by more than one process, attempts that more than one process ran to its end)."""
+        runs: dict[str, dict[tuple[str, str, str], set[tuple[str, str]]]] = {"start": defaultdict(set),
+                                                                            "end": defaultdict(set)}
         for line in self.ledger.read_text(errors="replace").splitlines():
             parts = line.split(" ")
-            if len(parts) == 6 and parts[5] == "start":
-                execution_id, job, attempt, worker, pid, _ = parts
-                starts[(execution_id, job, attempt)].add((worker, pid))
-        return sum(1 for runs in starts.values() if len(runs) > 1)
+            if len(parts) == 6 and parts[5] in runs:
+                execution_id, job, attempt, worker, pid, what = parts
+                runs[what][(execution_id, job, attempt)].add((worker, pid))
+        return tuple(sum(1 for copies in runs[what].values() if len(copies) > 1)  # type: ignore[return-value]
+                     for what in ("start", "end"))
 
     def _dead_letters(self) -> int:
         settings = self.stack.settings
@@ -331,4 +379,8 @@ FAULTS: dict[str, Callable[[Run, float], float]] = {
     "worker SIGSTOP past its lease": lambda run, _: run.freeze_part("worker-default", LEASE_S * 2 + 1),
     "PostgreSQL stopped": lambda run, seconds: run.stop_database(seconds),
     "broker SIGSTOP": lambda run, seconds: run.freeze_broker(seconds),
+}
+CLUSTER_FAULTS: dict[str, Callable[[Run, float], float]] = {  # on 3 nodes: replication 3, min.insync.replicas 2
+    "cluster node SIGKILL": lambda run, seconds: run.kill_node(seconds),
+    "cluster node SIGSTOP": lambda run, seconds: run.freeze_node(seconds),
 }

@@ -216,18 +216,42 @@ class ParentView:
     outputs: Mapping[str, Mapping[str, str]]  # job -> param -> JSON text
 
 
+# Azkaban counts FAILED, KILLED and CANCELLED as failed (Status.isStatusFailed, used by
+# ConditionalWorkflowUtils.checkConditionOnJobStatus). A job Kafkaban skips (its condition false, or a parent not
+# successful) is one Azkaban cancels, and a cancelled one is killed or cancelled there.
+FAILED_LIKE = frozenset({"FAILED", "SKIPPED", "CANCELLED"})
+
+
 def macro_holds(name: str, statuses: tuple[str, ...]) -> bool:
     if name == "all_success":
         return all(s == "SUCCEEDED" for s in statuses)
     if name == "all_done":
         return True  # evaluated only once every parent has ended
     if name == "all_failed":
-        return all(s == "FAILED" for s in statuses)
+        return all(s in FAILED_LIKE for s in statuses)
     if name == "one_success":
         return any(s == "SUCCEEDED" for s in statuses)
     if name == "one_failed":
-        return any(s == "FAILED" for s in statuses)
+        return any(s in FAILED_LIKE for s in statuses)
     raise ConditionError(f"unknown macro {name!r}")
+
+
+def names_a_macro(condition: str | None) -> bool:
+    """Whether the condition names a status macro (without one, it also requires all_success)."""
+    return condition is not None and bool(macros(parse(condition)))
+
+
+def handles_failure(condition: str | None) -> bool:
+    """Whether a child with this condition handles its parent's failure: it names a status macro other than
+    all_success (Azkaban's FlowRunner.setFlowFailed: the flow is failed unless every child of the failed job
+    has such a condition). A condition that does not parse handles nothing; validation reports it."""
+    if condition is None:
+        return False
+    try:
+        named = macros(parse(condition))
+    except ConditionError:
+        return False
+    return bool(named) and DEFAULT_MACRO not in named
 
 
 def _number(value: Any) -> float | None:
@@ -295,7 +319,6 @@ def holds(condition: str | None, view: ParentView) -> bool:
     """Whether a job whose parents have all ended should run."""
     if condition is None:
         return macro_holds(DEFAULT_MACRO, view.statuses)
-    tree = parse(condition)
-    if not macros(tree) and not macro_holds(DEFAULT_MACRO, view.statuses):
+    if not names_a_macro(condition) and not macro_holds(DEFAULT_MACRO, view.statuses):
         return False
-    return _truth(tree, view)
+    return _truth(parse(condition), view)

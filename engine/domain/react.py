@@ -82,7 +82,8 @@ def _consider(state: ExecutionState, name: str, now: int, out: Decisions) -> Non
     )
     if conditions.holds(spec.condition, view):
         out.events.append(ev.JobQueued(name, 1))
-    elif spec.condition is None:
+    elif not conditions.names_a_macro(spec.condition) and not conditions.macro_holds(conditions.DEFAULT_MACRO,
+                                                                                      view.statuses):
         failed = [p for p in spec.depends_on if state.jobs[p].status is not JobStatus.SUCCEEDED]
         out.events.append(ev.JobSkipped(name, "upstream not successful: " + ", ".join(failed)))
     else:
@@ -98,7 +99,7 @@ def _condition_jobs(spec: JobSpec) -> list[str]:
 def _stop_reason(state: ExecutionState) -> str:
     if state.cancelling:
         return f"execution cancelled by {state.cancel_requested_by}"
-    failed = ", ".join(sorted(state.failed))
+    failed = ", ".join(sorted(state.unhandled_failures))
     return f"failure policy {state.flow.failure_policy.value} after {failed} failed"
 
 
@@ -152,7 +153,8 @@ def _on_attempt_failed(state: ExecutionState, event: ev.Event, p: Any, now: int)
         not_before = now + backoff_ms(spec, state.execution_id, job.attempt + 1)
         out.events.append(ev.JobRetryScheduled(p.job, job.attempt + 1, not_before))
         return out
-    if state.stop_mode() is not None and len(state.failed) == 1:  # the first failure for good stops the flow
+    # the first unhandled failure for good stops the flow
+    if state.stop_mode() is not None and state.unhandled_failures == {p.job}:
         out.events += _stop_waiting(state, exclude=p.job)
         if state.stop_mode() == "kill":
             out.commands += [kill for kill in _kill_running(state) if kill.job != p.job]
@@ -212,8 +214,13 @@ def _finish(state: ExecutionState) -> list[ev.Payload]:
         return []
     if state.cancelling:
         return [ev.ExecutionCancelled()]
-    if state.failed:
-        return [ev.ExecutionFailed(tuple(sorted(state.failed)))]
+    if state.unhandled_failures:
+        return [ev.ExecutionFailed(tuple(sorted(state.unhandled_failures)))]
+    # Azkaban's finalizeFlow: an end job that did not succeed (a condition skipped it) ends the flow KILLED
+    # there; Kafkaban has no KILLED and fails it, naming those end jobs
+    not_done = tuple(name for name in state.flow.end_jobs if state.jobs[name].status is not JobStatus.SUCCEEDED)
+    if not_done:
+        return [ev.ExecutionFailed(not_done)]
     return [ev.ExecutionSucceeded()]
 
 

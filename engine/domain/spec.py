@@ -14,6 +14,8 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+from engine.domain import conditions
+
 
 class FailurePolicy(StrEnum):
     FINISH_CURRENT = "finish_current"
@@ -119,6 +121,18 @@ class FlowSpec:
     @cached_property
     def roots(self) -> tuple[str, ...]:
         return tuple(job.name for job in self.jobs if not job.depends_on)
+
+    @cached_property
+    def end_jobs(self) -> tuple[str, ...]:
+        """Jobs nothing depends on: the flow succeeds only if each of these succeeds (Azkaban's finalizeFlow)."""
+        return tuple(name for name, kids in self.children.items() if not kids)
+
+    @cached_property
+    def failure_handled(self) -> frozenset[str]:
+        """Jobs whose failure a conditional branch handles: every child has a status condition other than
+        all_success. Their failure neither stops the flow nor fails it (Azkaban's FlowRunner.setFlowFailed)."""
+        return frozenset(name for name, kids in self.children.items()
+                         if kids and all(conditions.handles_failure(self.by_name[kid].condition) for kid in kids))
 
     def to_dict(self) -> dict[str, Any]:
         """The FlowSnapshot record of the executions schema."""

@@ -82,6 +82,11 @@ class ExecutionState:
     def cancelling(self) -> bool:
         return self.cancel_requested_by is not None
 
+    @property
+    def unhandled_failures(self) -> frozenset[str]:
+        """Failed jobs whose failure no conditional branch handles: these stop and fail the flow."""
+        return self.failed - self.flow.failure_handled
+
     def stop_mode(self, ignoring: str | None = None) -> str | None:
         """None (run on), 'drain' (start nothing new) or 'kill' (also kill what runs).
 
@@ -89,7 +94,7 @@ class ExecutionState:
         """
         if self.cancelling:
             return "kill"
-        failed = self.failed - {ignoring} if ignoring else self.failed
+        failed = self.unhandled_failures - {ignoring} if ignoring else self.unhandled_failures
         if not failed or self.flow.failure_policy is FailurePolicy.FINISH_ALL_POSSIBLE:
             return None
         return "kill" if self.flow.failure_policy is FailurePolicy.CANCEL_ALL else "drain"

@@ -57,13 +57,114 @@ def _lost_then_timeout(h: Harness) -> None:
     for _ in range(3):  # w2 keeps its lease alive, but attempt 2 runs past its 12 s timeout
         h.advance(5_000)
         h.heartbeat("a")
+    h.run("b")  # all_done handles a's failure: b runs, and the flow succeeds (Azkaban's setFlowFailed)
 
 
 def _rejected(h: Harness) -> None:
     h.submit()
 
 
+def _all_failed_handles_both_failures(h: Harness) -> None:
+    # Azkaban FlowRunnerConditionalFlowTest.runFlowOnJobStatusAllFailed: jobA fails, jobB fails, jobC
+    # (all_failed) runs; jobA and jobB stay FAILED and the flow SUCCEEDS
+    h.submit()
+    h.run("jobA", ok=False)
+    h.run("jobB", ok=False)
+    h.run("jobC")
+
+
+def _one_success_after_a_failure(h: Harness) -> None:
+    # FlowRunnerConditionalFlowTest.runFlowOnJobStatusOneSuccess: jobA succeeds, jobB fails, jobC (one_success)
+    # waits for both, then runs; the flow SUCCEEDS
+    h.submit()
+    h.run("jobA")
+    h.run("jobB", ok=False)
+    h.run("jobC")
+
+
+def _output_conditions_skip_the_end_job(h: Harness) -> None:
+    # FlowRunnerConditionalFlowTest.runFlowOnJobOutputCondition: jobB runs, jobC's condition is false, and jobD
+    # (the end job) cannot run: Azkaban ends the flow KILLED, Kafkaban FAILED naming jobD
+    h.submit()
+    h.run("jobA", outputs={"key1": '"value1"', "key2": '"value2"', "key3": '"value4"'})
+    h.run("jobB")
+
+
+def _status_and_output_condition(h: Harness) -> None:
+    # FlowRunnerConditionalFlowTest.runFlowOnBothJobStatusAndPropsCondition: jobC is skipped, jobD
+    # (one_success && an output of jobA) runs; the flow SUCCEEDS
+    h.submit()
+    h.run("jobA", outputs={"props": '"foo"'})
+    h.run("jobB")
+    h.run("jobD")
+
+
+def _unhandled_failure_cancels_the_handler(h: Harness) -> None:
+    # FlowRunner.setFlowFailed: jobA's failure is unhandled (jobB runs only on success), so under
+    # finish_current (FINISH_CURRENTLY_RUNNING) the not-yet-started jobC is cancelled too; the flow FAILS
+    h.submit()
+    h.run("jobA", ok=False)
+
+
+def _handled_failure_under_cancel_all(h: Harness) -> None:
+    # FlowRunner.setFlowFailed: every child of jobA handles its failure, so even cancel_all kills nothing
+    h.submit()
+    h.run("jobA", ok=False)
+    h.run("jobB")
+    h.run("jobC")
+
+
+def _a_failing_handler_fails_the_flow(h: Harness) -> None:
+    h.submit()
+    h.run("jobA", ok=False)
+    h.run("jobB", ok=False)
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[Harness], None]]] = {
+    "all_failed_handles_both_failures": ("""
+nodes:
+  - {name: jobA, type: noop}
+  - {name: jobB, type: noop}
+  - {name: jobC, type: noop, dependsOn: [jobA, jobB], condition: all_failed}
+""", _all_failed_handles_both_failures),
+    "one_success_after_a_failure": ("""
+nodes:
+  - {name: jobA, type: noop}
+  - {name: jobB, type: noop}
+  - {name: jobC, type: noop, dependsOn: [jobA, jobB], condition: one_success}
+""", _one_success_after_a_failure),
+    "output_conditions_skip_the_end_job": ("""
+nodes:
+  - {name: jobA, type: noop}
+  - {name: jobB, type: noop, dependsOn: [jobA], condition: "${jobA:key1} == 'value1'"}
+  - {name: jobC, type: noop, dependsOn: [jobA], condition: "${jobA:key3} == 'value3'"}
+  - {name: jobD, type: noop, dependsOn: [jobB, jobC], condition: "${jobA:key2} == 'value2'"}
+""", _output_conditions_skip_the_end_job),
+    "status_and_output_condition": ("""
+nodes:
+  - {name: jobA, type: noop}
+  - {name: jobB, type: noop, dependsOn: [jobA], condition: "${jobA:props} == 'foo'"}
+  - {name: jobC, type: noop, dependsOn: [jobA], condition: "${jobA:props} == 'bar'"}
+  - {name: jobD, type: noop, dependsOn: [jobB, jobC], condition: "one_success && ${jobA:props} == 'foo'"}
+""", _status_and_output_condition),
+    "unhandled_failure_cancels_the_handler": ("""
+nodes:
+  - {name: jobA, type: noop}
+  - {name: jobB, type: noop, dependsOn: [jobA]}
+  - {name: jobC, type: noop, dependsOn: [jobA], condition: all_failed}
+""", _unhandled_failure_cancels_the_handler),
+    "handled_failure_under_cancel_all": ("""
+failure_policy: cancel_all
+nodes:
+  - {name: jobA, type: noop}
+  - {name: jobB, type: noop, dependsOn: [jobA], condition: one_failed}
+  - {name: jobC, type: noop, dependsOn: [jobA], condition: all_done}
+""", _handled_failure_under_cancel_all),
+    "a_failing_handler_fails_the_flow": ("""
+nodes:
+  - {name: jobA, type: noop}
+  - {name: jobB, type: noop, dependsOn: [jobA], condition: all_failed}
+""", _a_failing_handler_fails_the_flow),
     "diamond_with_retry": ("""
 nodes:
   - {name: a, type: noop}

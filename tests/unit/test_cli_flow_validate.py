@@ -15,7 +15,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def test_valid_file_exits_0_with_a_summary(capsys):
     assert main(["flow", "validate", str(EXAMPLES / "etl.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "valid flow 'etl'" in out and "4 jobs" in out and "sha256:" in out
+    assert "valid flow 'etl'" in out and "5 jobs" in out and "sha256:" in out
 
 
 def test_valid_file_json(capsys):

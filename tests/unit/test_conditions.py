@@ -23,7 +23,12 @@ def view(*statuses: str, **outputs: dict[str, str]) -> ParentView:
     ("one_success", ("FAILED", "SUCCEEDED"), True),
     ("one_success", ("FAILED", "SKIPPED"), False),
     ("one_failed", ("SUCCEEDED", "FAILED"), True),
-    ("one_failed", ("SUCCEEDED", "SKIPPED"), False),
+    ("one_failed", ("SUCCEEDED", "SUCCEEDED"), False),
+    # a skipped or cancelled parent counts as failed, as Azkaban's cancelled and killed ones do
+    # (ConditionalWorkflowUtils.checkConditionOnJobStatus with Status.isStatusFailed)
+    ("one_failed", ("SUCCEEDED", "SKIPPED"), True),
+    ("all_failed", ("FAILED", "SKIPPED"), True),
+    ("all_failed", ("CANCELLED", "SKIPPED"), True),
 ])
 def test_macros(macro, statuses, expected):
     assert holds(macro, view(*statuses)) is expected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.domain import events as ev
 from engine.domain.commands import KillJob
 from engine.domain.ids import execution_id_for_key
@@ -241,7 +243,9 @@ nodes:
     assert g.statuses() == {"check": "SUCCEEDED", "load": "SKIPPED", "alert": "DISPATCHED"}
 
 
-def test_skips_propagate_and_the_execution_still_succeeds():
+def test_skips_propagate_and_an_end_job_that_did_not_run_fails_the_execution():
+    # Azkaban FlowRunnerConditionalFlowTest.runFlowOnJobOutputCondition: the end job cancelled by a condition
+    # ends the flow KILLED (FlowRunner.finalizeFlow); Kafkaban has no KILLED and fails it
     h = Harness("""
 nodes:
   - {name: a, type: noop}
@@ -252,7 +256,8 @@ nodes:
     h.run("a", outputs={"go": "0"})
     assert h.statuses() == {"a": "SUCCEEDED", "b": "SKIPPED", "c": "SKIPPED"}
     assert h.job("c").reason == "upstream not successful: b"
-    assert h.state.status == "SUCCEEDED"
+    assert h.state.status == "FAILED"
+    assert h.log[-1].payload == ev.ExecutionFailed(("c",))
 
 
 FAN = """
@@ -401,3 +406,45 @@ def test_a_result_without_a_worker_id_is_fenced_by_the_attempt_alone():
     h.submit()
     h.feed(ev.JobStarted("a", 1, "w1"))
     assert h.feed(ev.JobSucceeded("a", 1, 0, {})).changed  # a v1 producer: no worker id to compare
+
+
+@pytest.mark.parametrize("policy", ["finish_current", "cancel_all", "finish_all_possible"])
+@pytest.mark.parametrize("macro", ["all_failed", "one_failed", "all_done", "one_success"])
+def test_a_conditional_child_runs_after_its_parent_failed_whatever_the_failure_policy(policy: str, macro: str):
+    # Azkaban FlowRunner.setFlowFailed: when every child of the failed job has a status condition other than
+    # all_success, the flow is not failed and nothing is cancelled or killed, under any failure action
+    parents = "[ok, bad]" if macro == "one_success" else "[bad]"  # one_success needs a parent that succeeded
+    h = Harness(f"""
+failure_policy: {policy}
+nodes:
+  - {{name: ok, type: noop}}
+  - {{name: bad, type: noop}}
+  - {{name: slow, type: noop}}
+  - {{name: handler, type: noop, dependsOn: {parents}, condition: {macro}}}
+""")
+    h.submit()
+    h.start("slow")
+    h.run("ok")
+    h.run("bad", ok=False)
+    assert h.job("handler").status == "DISPATCHED", h.statuses()
+    assert h.job("slow").status == "RUNNING"  # nothing was killed either
+    h.run("handler")
+    h.succeed("slow")
+    assert h.state.status == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("policy", ["finish_current", "cancel_all"])
+def test_an_unhandled_failure_still_stops_the_flow_before_a_conditional_child(policy: str):
+    # the failed job also has an all_success child: Azkaban's setFlowFailed fails the flow, and the
+    # not-yet-started handler is cancelled (FINISH_CURRENTLY_RUNNING) or killed with the rest (CANCEL_ALL)
+    h = Harness(f"""
+failure_policy: {policy}
+nodes:
+  - {{name: bad, type: noop}}
+  - {{name: next, type: noop, dependsOn: [bad]}}
+  - {{name: handler, type: noop, dependsOn: [bad], condition: one_failed}}
+""")
+    h.submit()
+    h.run("bad", ok=False)
+    assert h.statuses() == {"bad": "FAILED", "next": "CANCELLED", "handler": "CANCELLED"}
+    assert h.state.status == "FAILED"

@@ -1,22 +1,20 @@
 """How each job type becomes a process: the argv, the environment, and reading its outputs back.
 
-Params reach a job two ways: as environment variables, and substituted for ``${name}`` in a command, where each
-value is shell-quoted first, so no value can inject shell syntax.
+Params reach a job two ways: as environment variables, and substituted for ``${name}`` in a command, as a reference
+to a variable holding the value, so no value ever becomes code (workers/shell_params.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.domain.commands import DispatchJob
-
-_PARAM = re.compile(r"\$\{([A-Za-z0-9_][A-Za-z0-9_.\-]*)\}")
+from workers.shell_params import ParamSubstitutionError, substitute
 
 # Runs a python job's function in a fresh interpreter: called with the params, a dict it returns is its output.
 _PYTHON_RUNNER = """
@@ -40,15 +38,28 @@ class Launch:
     env: dict[str, str]
 
 
-def substitute(command: str, params: Mapping[str, str]) -> str:
-    """Replace ${name} of known params by the shell-quoted value; other ${...} are left to the shell."""
-    return _PARAM.sub(lambda m: shlex.quote(params[m[1]]) if m[1] in params else m[0], command)
+# Variables that shells, the dynamic loader and language runtimes read as code or as where to find code: a param
+# never sets them (it is still in KAFKABAN_PARAMS and substitutable as ${name}).
+INTERPRETED_VARIABLES = frozenset({
+    "PATH", "IFS", "ENV", "BASH_ENV", "CDPATH", "SHELLOPTS", "BASHOPTS", "GLOBIGNORE", "PS1", "PS2", "PS3", "PS4",
+    "PROMPT_COMMAND", "HOME", "SHELL", "TMPDIR", "JOB_OUTPUT_PROP_FILE", "NODE_OPTIONS", "NODE_PATH",
+    "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH", "PERL5OPT", "PERL5LIB", "PERLLIB",
+    "RUBYOPT", "RUBYLIB", "GCONV_PATH", "HOSTALIASES", "LOCALDOMAIN", "RES_OPTIONS", "NLSPATH", "GLIBC_TUNABLES",
+    "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY",
+})
+INTERPRETED_PREFIXES = ("LD_", "DYLD_", "PYTHON", "KAFKABAN_", "BASH_FUNC_", "GIT_", "MALLOC_")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def exported_as_variable(name: str) -> bool:
+    """Whether a param also becomes an environment variable of its own name."""
+    return (_IDENTIFIER.fullmatch(name) is not None and name not in INTERPRETED_VARIABLES
+            and not name.startswith(INTERPRETED_PREFIXES))
 
 
 def job_env(dispatch: DispatchJob, output_file: Path, base: Mapping[str, str]) -> dict[str, str]:
     env = dict(base)
-    for name, value in dispatch.params.items():
-        env[name] = value
+    env.update({name: value for name, value in dispatch.params.items() if exported_as_variable(name)})
     env.update({
         "KAFKABAN_EXECUTION_ID": dispatch.execution_id,
         "KAFKABAN_JOB": dispatch.job,
@@ -75,7 +86,11 @@ def launch(dispatch: DispatchJob, output_file: Path, base_env: Mapping[str, str]
         command = dispatch.config.get("command", "")
         if not command.strip():
             raise JobSetupError("command job without config.command")
-        return Launch(["/bin/sh", "-c", substitute(command, dispatch.params)], env)
+        try:
+            substituted = substitute(command, dispatch.params)
+        except ParamSubstitutionError as exc:
+            raise JobSetupError(str(exc)) from exc
+        return Launch(["/bin/sh", "-c", substituted.command], {**env, **substituted.env})
     if dispatch.type == "python":
         function = dispatch.config.get("function", "")
         if ":" not in function:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import sys
@@ -13,14 +12,38 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.client import ApiFailure, ApiUnreachable, call
+from engine.client import ApiFailure, ApiUnreachable, call, stream
+from engine.clock import iso_from_ms
 from engine.config import VERIFY_MAX_LAG, ConfigError, Settings
 from engine.domain.loader import check_flow
 from engine.domain.spec import FlowSpec
+from engine.domain.state import EXECUTION_TERMINAL, ExecutionStatus
 from engine.kafka_dist import BrokerUnavailable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STILL_RUNNING = 0, 1, 2, 3
-TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED", "REJECTED")
+USAGE_STATUSES = (400, 404, 413, 422)  # the request was wrong; anything else (409: it ended already) is a failure
+
+
+def readable(detail: Any) -> str:
+    """One error detail of the API as text: ``where: message`` (a flow problem names its job)."""
+    if not isinstance(detail, dict):
+        return str(detail)
+    where = detail.get("where") or detail.get("node") or detail.get("file") or ""
+    message = detail.get("message") or ", ".join(f"{k}={v}" for k, v in detail.items() if k != "where")
+    return f"{where}: {message}" if where else str(message)
+
+
+def _with_dev_stack(settings: Settings) -> Settings:
+    """Settings with the broker and database a running `kafkaban dev` names, for what KAFKABAN_BOOTSTRAP and
+    KAFKABAN_DATABASE_URL leave unset: the log-reading commands then need only KAFKABAN_URL."""
+    if settings.bootstrap and settings.database_url:
+        return settings
+    try:
+        found = call(settings.api_url, "GET", "/api/v1/dev/connection", timeout=5)
+    except (ApiFailure, ApiUnreachable):
+        return settings  # not a dev stack: the require_ checks say what to set
+    return settings.with_(bootstrap=settings.bootstrap or found.get("bootstrap"),
+                          database_url=settings.database_url or found.get("database_url"))
 
 
 def _print_json(data: Any) -> None:
@@ -127,13 +150,13 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
         except ApiFailure as exc:
             if exc.status != 404:  # not projected yet: keep waiting
                 raise
-        if status["status"] in TERMINAL:
+        if status["status"] in EXECUTION_TERMINAL:
             break
         time.sleep(0.1)
     _show_status(status, args.json)
     if status["status"] == "SUCCEEDED":
         return EXIT_OK
-    if status["status"] in TERMINAL:
+    if status["status"] in EXECUTION_TERMINAL:
         return EXIT_FAILED
     print(f"kafkaban: still {status['status']} after {args.timeout:g} s", file=sys.stderr)
     return EXIT_STILL_RUNNING
@@ -170,11 +193,12 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
         from engine.audit import history_from_kafka
         from engine.codec.json_events import event_to_json
 
+        settings = _with_dev_stack(settings)
         logged = history_from_kafka(settings, args.execution_id)
         events = [{**event_to_json(item.event), "topic": settings.executions_topic, "partition": item.partition,
                    "offset": item.offset} for item in logged]
         for event in events:
-            event["occurred_at"] = _iso_ms(event["occurred_at"])
+            event["occurred_at"] = iso_from_ms(event["occurred_at"])
     else:
         events = call(settings.api_url, "GET", f"/api/v1/executions/{args.execution_id}/events")["events"]
     if not events:
@@ -192,25 +216,36 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _iso_ms(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat()
-
-
 def _progress(label: str) -> Callable[[int, int, float], None]:
-    """A one-line progress bar on stderr with the rate."""
+    """Progress on stderr with the rate: one line redrawn on a terminal, a line per tenth otherwise. ``total`` is
+    an estimate made before reading (the log grows meanwhile), so the fraction stops at 100%."""
+    tty = sys.stderr.isatty()
+    shown = [-1]
+
     def show(done: int, total: int, seconds: float) -> None:
+        total = max(total, done)
         fraction = done / total if total else 1.0
-        bar = "#" * int(fraction * 30)
         rate = done / seconds if seconds > 0 else 0.0
-        sys.stderr.write(f"\r{label} [{bar:<30}] {fraction:6.1%} {done:,}/{total:,} events {rate:,.0f} events/s")
+        text = f"{label} {fraction:6.1%} {done:,}/{total:,} events {rate:,.0f} events/s"
+        if tty:
+            sys.stderr.write(f"\r{label} [{'#' * int(fraction * 30):<30}]{text[len(label):]}")
+        elif int(fraction * 10) > shown[0]:
+            shown[0] = int(fraction * 10)
+            sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
     return show
 
 
+def _end_progress() -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+
+
 def _replay_verify(args: argparse.Namespace, settings: Settings) -> int:
     from projections.verify import verify
 
+    settings = _with_dev_stack(settings)
     settings.require_bootstrap()
     settings.require_database()
     report = verify(settings, None if args.json else _progress("verifying"), max_lag=args.max_lag)
@@ -220,7 +255,7 @@ def _replay_verify(args: argparse.Namespace, settings: Settings) -> int:
                      "executions": report.executions, "mismatches": report.mismatches,
                      "seconds": round(report.seconds, 3)})
     else:
-        sys.stderr.write("\n")
+        _end_progress()
         rate = report.events / report.seconds if report.seconds else 0.0
         print(f"{report.events:,} events folded ({report.refused} refused: undecodable, forged or misplaced), "
               f"{report.executions:,} "
@@ -237,10 +272,11 @@ def _replay_verify(args: argparse.Namespace, settings: Settings) -> int:
 def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     from projections.rebuild import rebuild
 
+    settings = _with_dev_stack(settings)
     settings.require_bootstrap()
     settings.require_database()
     result = rebuild(settings, _progress("rebuilding"))
-    sys.stderr.write("\n")
+    _end_progress()
     print(f"rebuilt schema {result.schema} from {result.events:,} records in {result.seconds:.2f} s "
           f"({result.rate:,.0f} events/s) and swapped it in")
     return EXIT_OK
@@ -259,6 +295,31 @@ def _executions(args: argparse.Namespace, settings: Settings) -> int:
         if answer.get("next_cursor"):
             print(f"more: --cursor {answer['next_cursor']}")
     return EXIT_OK
+
+
+def _logs(args: argparse.Namespace, settings: Settings) -> int:
+    path = (f"/api/v1/executions/{urllib.parse.quote(args.execution_id, safe='')}/jobs/"
+            f"{urllib.parse.quote(args.job, safe='/')}/logs")
+    query = {"attempt": args.attempt} if args.attempt else {}
+    if not args.follow:
+        answer = call(settings.api_url, "GET", path + "?" + urllib.parse.urlencode(query))
+        for line in answer["lines"]:
+            _print_log_line(line, args.json)
+        return EXIT_OK
+    status = None
+    for event, data in stream(settings.api_url, path + "?" + urllib.parse.urlencode({**query, "follow": "true"})):
+        if event == "line":
+            _print_log_line(data, args.json)
+        elif event == "end":
+            status = data.get("status")
+    return EXIT_OK if status in (None, "SUCCEEDED") else EXIT_FAILED
+
+
+def _print_log_line(line: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(line, sort_keys=True))
+    else:
+        print(f"{line['stream']}: {line['line']}")
 
 
 def _cancel(args: argparse.Namespace, settings: Settings) -> int:
@@ -365,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(handler=_projections_rebuild)
 
     executions = commands.add_parser("executions", help="list executions")
-    executions.add_argument("--status")
+    executions.add_argument("--status", choices=list(ExecutionStatus), type=str.upper)
     executions.add_argument("--flow")
     executions.add_argument("--since", help="submitted at or after (ISO-8601)")
     executions.add_argument("--until", help="submitted before (ISO-8601)")
@@ -374,6 +435,14 @@ def build_parser() -> argparse.ArgumentParser:
     executions.add_argument("--limit", type=int, default=50)
     executions.add_argument("--json", action="store_true")
     executions.set_defaults(handler=_executions)
+
+    logs = commands.add_parser("logs", help="a job's output lines (embedded flow jobs as parent/child)")
+    logs.add_argument("execution_id")
+    logs.add_argument("job")
+    logs.add_argument("--attempt", type=int, help="which attempt (default: the current one)")
+    logs.add_argument("--follow", action="store_true", help="stream lines until the attempt ends")
+    logs.add_argument("--json", action="store_true", help="one JSON object per line")
+    logs.set_defaults(handler=_logs)
 
     cancel = commands.add_parser("cancel", help="cancel an execution")
     cancel.add_argument("execution_id")
@@ -428,8 +497,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ApiFailure as exc:
         print(f"kafkaban: {exc.message} (HTTP {exc.status})", file=sys.stderr)
         for detail in exc.details or []:
-            print(f"  - {detail}", file=sys.stderr)
-        return EXIT_USAGE if exc.status in (400, 404, 409, 413, 422) else EXIT_FAILED
+            print(f"  - {readable(detail)}", file=sys.stderr)
+        return EXIT_USAGE if exc.status in USAGE_STATUSES else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ class Settings:
     # KAFKABAN_ENGINE_KEY: the secret the engine signs its events with; readers trust a producer=engine event only
     # with a valid signature. Unset: a built-in development key, which anyone can use to forge engine events
     engine_key: str | None = None
+    dev_stack: bool = False  # KAFKABAN_DEV_STACK: set by `kafkaban dev` for its parts (the API then tells the CLI)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -103,6 +104,7 @@ class Settings:
             cache_dir=env.get("KAFKABAN_CACHE_DIR") or None,
             kafka_heap=heap,
             engine_key=env.get("KAFKABAN_ENGINE_KEY") or None,
+            dev_stack=env.get("KAFKABAN_DEV_STACK") == "1",
         )
         if settings.partitions < 1:
             raise ConfigError("KAFKABAN_PARTITIONS must be at least 1")
@@ -110,12 +112,14 @@ class Settings:
 
     def require_bootstrap(self) -> str:
         if not self.bootstrap:
-            raise ConfigError("KAFKABAN_BOOTSTRAP is not set (or run `kafkaban dev`, which starts a broker)")
+            raise ConfigError(f"KAFKABAN_BOOTSTRAP is not set, and no `kafkaban dev` answers at KAFKABAN_URL "
+                              f"({self.api_url}) to say it: set it to the Kafka bootstrap servers")
         return self.bootstrap
 
     def require_database(self) -> str:
         if not self.database_url:
-            raise ConfigError("KAFKABAN_DATABASE_URL is not set (or run `kafkaban dev`, which starts PostgreSQL)")
+            raise ConfigError(f"KAFKABAN_DATABASE_URL is not set, and no `kafkaban dev` answers at KAFKABAN_URL "
+                              f"({self.api_url}) to say it: set it to the PostgreSQL URL of the views")
         return self.database_url
 
     def signing_key(self) -> bytes:

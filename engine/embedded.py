@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,10 @@ class EmbeddedPostgres:
 def start_postgres(directory: Path | None = None) -> EmbeddedPostgres:
     """A private PostgreSQL listening on a unix socket in ``directory`` (a new temporary one by default)."""
     try:
-        import pgserver  # type: ignore[import-untyped]
+        with warnings.catch_warnings():
+            # it asks for a runtime directory at import and warns when XDG_RUNTIME_DIR is unset (it is not used)
+            warnings.simplefilter("ignore")
+            import pgserver  # type: ignore[import-untyped]
     except ImportError as exc:
         raise RuntimeError("the embedded database needs the pgserver package (pip install pgserver)") from exc
     owned = directory is None

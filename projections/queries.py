@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 
 from engine.codec.json_events import event_from_json
 from engine.domain import events as ev
+from engine.domain.state import ExecutionStatus
 
 
 def _iso(value: Any) -> Any:
@@ -65,7 +66,10 @@ def list_executions(conn: psycopg.Connection, status: str | None = None, flow: s
                     since: dt.datetime | None = None, until: dt.datetime | None = None,
                     schedule: str | None = None, cursor: str | None = None,
                     limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first; the second value is the cursor of the next page (None on the last page)."""
+    """Newest first; the second value is the cursor of the next page (None on the last page). Raises ValueError
+    for a status that is not one."""
+    if status and status.upper() not in ExecutionStatus.__members__:
+        raise ValueError(f"unknown status {status!r}; one of {', '.join(ExecutionStatus)}")
     where, args = [], []
     for clause, value in (("status = %s", status.upper() if status else None), ("flow_name = %s", flow),
                           ("submitted_at >= %s", since), ("submitted_at < %s", until),

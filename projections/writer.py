@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from engine.clock import utc_from_ms
 from engine.codec.json_events import event_to_json
 from engine.codec.records import plain_record
 from engine.domain import events as ev
@@ -20,7 +21,7 @@ from projections.queries import event_from_row, execution_events
 
 
 def ts(ms: int | None) -> dt.datetime | None:
-    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return None if ms is None else utc_from_ms(ms)
 
 
 class ExecutionWriter:

@@ -35,6 +35,7 @@ from engine.domain.evolve import fold
 from engine.domain.ids import execution_id_for_key
 from engine.domain.loader import check_flow
 from engine.domain.spec import FlowSpec
+from engine.domain.state import EXECUTION_TERMINAL
 from engine.kafka import MAX_RECORD_BYTES, RECORD_OVERHEAD_BYTES, consumer_config, fits_in_a_record, producer_config
 from projections import queries
 from projections.db import connect, migrate
@@ -45,7 +46,6 @@ READ_YOUR_WRITES_TIMEOUT_S = 10.0
 RETRY_AFTER_S = 5
 MAX_FOLLOWERS_PER_CLIENT = 8  # open log streams per client address; the next one is a 429
 FOLLOW_POLL_S = 0.25
-TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"}
 JOB_ENDED = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
 
 
@@ -201,9 +201,21 @@ def create_app(settings: Settings) -> FastAPI:
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"where": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
                    for e in exc.errors()]
-        status = 400 if any(isinstance(e.get("ctx", {}).get("error"), NulInName) for e in exc.errors()) else 422
-        return JSONResponse({"error": {"status": status, "message": "invalid request", "details": details}},
+        malformed = any(e.get("type") == "json_invalid" or isinstance(e.get("ctx", {}).get("error"), NulInName)
+                        for e in exc.errors())
+        status = 400 if malformed else 422
+        message = "malformed request" if malformed else "invalid request"
+        return JSONResponse({"error": {"status": status, "message": message, "details": details}},
                             status_code=status)
+
+    if settings.dev_stack:
+        @app.get("/api/v1/dev/connection", include_in_schema=False)
+        def dev_connection(request: Request) -> dict[str, Any]:
+            """Where a `kafkaban dev` stack's broker and database are, for the CLI's log-reading commands; only
+            on a dev stack, and only to a client on this machine."""
+            if request.client is None or request.client.host not in ("127.0.0.1", "::1"):
+                raise ApiError(403, "only a client on this machine may ask where the dev stack's parts are")
+            return {"bootstrap": settings.bootstrap, "database_url": settings.database_url}
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -377,7 +389,7 @@ def create_app(settings: Settings) -> FastAPI:
             raise ApiError(404, f"execution {execution_id} not found")
         return {"execution_id": execution_id, "events": [event_json(row) for row in rows]}
 
-    @app.get("/api/v1/executions/{execution_id}/jobs/{job}/logs", response_model=None)
+    @app.get("/api/v1/executions/{execution_id}/jobs/{job:path}/logs", response_model=None)
     async def job_logs(request: Request, execution_id: str, job: str, attempt: int | None = Query(None, ge=1),
                        follow: bool = False) -> Any:
         """Output lines of one attempt (default: the current one). `follow=true` streams them as Server-Sent
@@ -475,7 +487,7 @@ def create_app(settings: Settings) -> FastAPI:
             found = queries.get_execution(conn, execution_id)
         if found is None:
             raise ApiError(404, f"execution {execution_id} not found")
-        if found["status"] in TERMINAL:
+        if found["status"] in EXECUTION_TERMINAL:
             raise ApiError(409, f"execution {execution_id} already ended: {found['status']}")
         event = ev.Event(str(uuid.uuid4()), execution_id, now_ms(), "api",
                          ev.CancelRequested(request.requested_by, request.reason))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
+from engine.clock import iso_from_ms
 from engine.domain.state import ExecutionState
 
 
 def _iso(ms: int | None) -> str | None:
-    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat()
+    return None if ms is None else iso_from_ms(ms)
 
 
 def _value(text: str) -> Any:

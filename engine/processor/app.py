@@ -8,8 +8,11 @@ are written, so a worker never reports on an attempt the log has not recorded.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
+import shutil
+import tempfile
 import time
 from typing import Any
 
@@ -50,8 +53,13 @@ def create_app(settings: Settings) -> faust.App:
     use_fetch_wait(settings.fetch_wait_ms)
     use_idempotent_producer(settings.idempotent_producers)
     ensure_topics(settings, settings.base_topics())
+    # faust keeps a data directory even for memory stores, by default "<app id>-data" in the current directory:
+    # the engine's state lives in Kafka, so a temporary one will do
+    datadir = tempfile.mkdtemp(prefix="kafkaban-engine-")
+    atexit.register(shutil.rmtree, datadir, ignore_errors=True)
     app = faust.App(
         app_id(settings),
+        datadir=datadir,
         broker=[f"kafka://{server}" for server in bootstrap.split(",")],
         store="memory://",
         web_enabled=False,

@@ -42,9 +42,10 @@ class Dev:
         self.env = {k: v for k, v in os.environ.items() if k not in ("KAFKABAN_BOOTSTRAP", "KAFKABAN_DATABASE_URL")}
         self.env["KAFKABAN_URL"] = f"http://127.0.0.1:{port}"
         self.started = time.monotonic()
+        self.cwd = data_dir.parent  # where a user would type the command: dev must leave nothing there
         self.process = subprocess.Popen(
             [sys.executable, "-m", "engine.cli", "dev", "--port", str(port), "--data-dir", str(data_dir), *extra],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.cwd)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=lambda: [self.lines.put(line) for line in self.process.stdout], daemon=True).start()
@@ -81,6 +82,11 @@ class Dev:
         self.process.wait(60)
         _gone, alive = psutil.wait_procs(children, timeout=15)
         assert alive == [], f"left running: {alive}"
+        self.seen.extend(iter_queue(self.lines))
+        printed = "".join(self.seen)
+        # what dev prints is for people: no terminal escapes, no library warnings, no UI it does not have
+        assert "\x1b[" not in printed and not re.search(r"\w+Warning\b|\bUI\b", printed), printed
+        assert list(self.cwd.glob("*-engine-data")) == []
         return children
 
 
@@ -122,12 +128,11 @@ def test_dev_runs_on_kafka_keeps_its_data_across_a_restart_and_stops_cleanly(tmp
             status = dev.cli("status", execution_id, "--json")
             assert status.returncode == 0, status.stdout + status.stderr
             assert json.loads(status.stdout)["status"] == "SUCCEEDED"
-        history = dev.cli("history", submitted["execution_id"], "--from-kafka", "--json",
-                          env={"KAFKABAN_BOOTSTRAP": found["bootstrap"]})
+        # only KAFKABAN_URL is set: the log-reading commands ask the dev stack where its broker and database are
+        history = dev.cli("history", submitted["execution_id"], "--from-kafka", "--json")
         assert history.returncode == 0, history.stderr
         assert "ExecutionSucceeded" in history.stdout
-        verify = dev.cli("replay", "verify", "--json",
-                         env={"KAFKABAN_BOOTSTRAP": found["bootstrap"], "KAFKABAN_DATABASE_URL": found["database"]})
+        verify = dev.cli("replay", "verify", "--json")
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert json.loads(verify.stdout)["executions"] >= 2
         again = dev.cli("submit", "hello", "-p", "who=again", "--wait", "--timeout", "60")

@@ -1,0 +1,75 @@
+"""What a new user met on the way, each fixed and kept fixed: logs from the CLI (embedded jobs too), readable error
+details, checked status filters, exit codes that mean what they say, malformed JSON as a 400."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.integration.stack import Stack
+from tests.integration.test_api_cli import cli, error_of
+
+EMBEDDED = """
+name: talkative
+nodes:
+  - name: parent
+    type: flow
+    nodes:
+      - name: child
+        type: command
+        config: {command: "echo first line; echo 'a second, to stderr' >&2; echo ünïcødé"}
+"""
+
+
+def test_logs_of_an_embedded_job_from_the_cli_and_the_api(stack: Stack) -> None:
+    execution_id = stack.submit(definition=EMBEDDED)
+    done = stack.wait_for(execution_id)
+    assert done["status"] == "SUCCEEDED", done
+    answer = stack.api("GET", f"/api/v1/executions/{execution_id}/jobs/parent/child/logs")
+    # stdout and stderr are two pipes: their lines interleave in no fixed order
+    assert sorted(line["line"] for line in answer["lines"]) == sorted(["first line", "a second, to stderr",
+                                                                       "ünïcødé"])
+    shown = cli(stack, "logs", execution_id, "parent/child")
+    assert shown.returncode == 0, shown.stderr
+    assert "stdout: first line" in shown.stdout and "stderr: a second, to stderr" in shown.stdout
+    followed = cli(stack, "logs", execution_id, "parent/child", "--follow", "--attempt", "1", "--json")
+    assert followed.returncode == 0, followed.stderr
+    assert {json.loads(line)["line"] for line in followed.stdout.splitlines()} == {
+        "first line", "a second, to stderr", "ünïcødé"}
+    missing = cli(stack, "logs", execution_id, "parent/nobody")
+    assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_error_details_are_printed_as_text(stack: Stack, tmp_path) -> None:
+    flow = tmp_path / "broken.yaml"
+    flow.write_text("name: broken\nnodes: [{name: a, type: command, config: {command: 'true'}, dependsOn: [ghost]}]\n")
+    answer = cli(stack, "flow", "register", str(flow))
+    assert answer.returncode == 2
+    assert "{" not in answer.stderr and "a: " in answer.stderr and "ghost" in answer.stderr, answer.stderr
+
+
+def test_status_filters_are_checked(stack: Stack) -> None:
+    refused = cli(stack, "executions", "--status", "DONE")
+    assert refused.returncode == 2 and "invalid choice" in refused.stderr
+    assert cli(stack, "executions", "--status", "succeeded").returncode == 0  # any case
+    bad = error_of(lambda: stack.api("GET", "/api/v1/executions?status=DONE"))
+    assert bad.status == 400 and "unknown status" in bad.message
+
+
+def test_cancelling_an_ended_execution_is_a_failure_not_a_usage_error(stack: Stack) -> None:
+    done = stack.wait_for(stack.submit(definition="nodes: [{name: a, type: noop}]"))
+    answer = cli(stack, "cancel", done["execution_id"])
+    assert answer.returncode == 1 and "already ended" in answer.stderr
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"flow": "x",}', b"\xff\xfe"])
+def test_malformed_json_is_a_400(stack: Stack, body: bytes) -> None:
+    request = urllib.request.Request(stack.url + "/api/v1/executions", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 400
+    assert json.loads(info.value.read())["error"]["message"] == "malformed request"

@@ -27,9 +27,12 @@ from engine.domain.spec import (
     JobSpec,
     RetryPolicy,
 )
+from engine.domain.triggers import parse_trigger
 from engine.domain.validation import MAX_NESTING_DEPTH, check_name, validate
 
-FLOW_KEYS = {"name", "description", "config", "nodes", "params", "failure_policy", "pool"}
+# "type" and "trigger" as Azkaban's NodeBean takes them: a root type is overwritten with "flow" there, and is
+# ignored here; a trigger is validated (engine/domain/triggers.py) and kept in the definition's text
+FLOW_KEYS = {"name", "description", "config", "nodes", "params", "failure_policy", "pool", "type", "trigger"}
 NODE_KEYS = {"name", "type", "config", "dependsOn", "condition", "nodes", "retry", "timeout", "lease", "pool",
              "resources"}
 RETRY_KEYS = {"max_attempts", "backoff", "max_backoff", "jitter", "max_lost"}
@@ -91,6 +94,8 @@ def check_flow(text: str, default_name: str = "flow") -> tuple[FlowSpec | None, 
     name = doc.get("name", default_name)
     if "nodes" not in doc:
         problems.append(Problem(None, "the flow has no 'nodes'"))
+    if "trigger" in doc:
+        problems += [Problem(None, f"trigger: {problem}") for problem in parse_trigger(doc["trigger"])[1]]
     flow_config = _config(doc.get("config"), None, problems)
     jobs, _ = _expand(doc.get("nodes") or [], "", flow_config, 1, problems)
     policy = FailurePolicy.FINISH_CURRENT

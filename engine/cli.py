@@ -15,7 +15,7 @@ from typing import Any
 from engine.client import ApiFailure, ApiUnreachable, call, stream
 from engine.clock import iso_from_ms
 from engine.config import VERIFY_MAX_LAG, ConfigError, Settings
-from engine.domain.loader import check_flow
+from engine.domain.loader import check_flow, flow_warnings
 from engine.domain.spec import FlowSpec
 from engine.domain.state import EXECUTION_TERMINAL, ExecutionStatus
 from engine.kafka_dist import BrokerUnavailable
@@ -61,8 +61,12 @@ def _flow_validate(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     spec, problems = check_flow(text, default_name=path.stem)
     valid = not problems and spec is not None
+    warnings = flow_warnings(spec) if valid and spec is not None else []
+    for warning in [] if args.json else warnings:
+        print(f"  warning: {warning}", file=sys.stderr)
     if args.json:
-        report: dict[str, object] = {"file": str(path), "valid": valid, "errors": [p.to_dict() for p in problems]}
+        report: dict[str, object] = {"file": str(path), "valid": valid, "errors": [p.to_dict() for p in problems],
+                                     "warnings": [w.to_dict() for w in warnings]}
         if valid and spec is not None:
             report.update(_summary(spec))
         print(json.dumps(report, indent=2))
@@ -102,6 +106,8 @@ def _flow_register(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(answer)
     else:
         print(f"registered flow {answer['name']!r} version {answer['version']} ({answer['jobs']} jobs)")
+        for warning in answer.get("warnings") or []:
+            print(f"  warning: {readable(warning)}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.domain.commands import DispatchJob
+from engine.domain.properties import Properties, PropertyError, builtins, command_names
 from workers.shell_params import ParamSubstitutionError, substitute
 
 # Runs a python job's function in a fresh interpreter: called with the params, a dict it returns is its output.
@@ -36,6 +37,50 @@ class JobSetupError(ValueError):
 class Launch:
     argv: list[str] | None  # None: nothing to run (noop)
     env: dict[str, str]
+    cwd: Path | None = None  # None: the attempt's working directory
+
+
+def job_properties(dispatch: DispatchJob) -> Properties:
+    """The job's Azkaban properties: built-ins < parent outputs < config < runtime params."""
+    outputs: dict[str, str] = {}
+    for key, text in dispatch.inputs.items():
+        value = json.loads(text)
+        outputs[key.split(":", 1)[-1]] = value if isinstance(value, str) else json.dumps(value)
+    builtin = builtins(dispatch.execution_id, dispatch.flow_name or "", dispatch.job, dispatch.attempt,
+                       dispatch.flow_started_at or 0) if dispatch.flow_name else {}
+    return Properties.of(dispatch.config, dispatch.params, outputs, builtin)
+
+
+def _working_dir(properties: Properties, workdir: Path) -> Path | None:
+    """Azkaban's working.dir, which must stay inside the attempt's working directory."""
+    if "working.dir" not in properties.config:
+        return None
+    wanted = (workdir / properties.value("working.dir")).resolve()
+    if not wanted.is_relative_to(workdir.resolve()):
+        raise JobSetupError(f"working.dir {properties.config['working.dir']!r} is outside the job's working "
+                            f"directory")
+    wanted.mkdir(parents=True, exist_ok=True)
+    return wanted
+
+
+def command_launch(dispatch: DispatchJob, env: dict[str, str], workdir: Path) -> Launch:
+    """``command``, ``command.1``, ... each in its own subshell, in order, stopping at the first failure (as
+    Azkaban runs them, one process each); ``env.NAME`` properties exported; data substituted safely."""
+    properties = job_properties(dispatch)
+    try:
+        names = command_names(properties.config)
+        if not names:
+            raise JobSetupError("command job without config.command")
+        lines = [properties.command(name) for name in names]
+        exported = {name[4:]: properties.value(name) for name in sorted(properties.config)
+                    if name.startswith("env.") and len(name) > 4}
+        cwd = _working_dir(properties, workdir)
+        script = lines[0] if len(lines) == 1 else " && ".join(f"(\n{line}\n)" for line in lines)
+        substituted = substitute(script, properties.data)
+    except (PropertyError, ParamSubstitutionError) as exc:
+        raise JobSetupError(str(exc)) from exc
+    env = {**env, **{k: v for k, v in exported.items() if not k.startswith("KAFKABAN_")}, **substituted.env}
+    return Launch(["/bin/sh", "-c", substituted.command], env, cwd)
 
 
 # Variables that shells, the dynamic loader and language runtimes read as code or as where to find code: a param
@@ -83,14 +128,7 @@ def launch(dispatch: DispatchJob, output_file: Path, base_env: Mapping[str, str]
     if dispatch.type == "noop":
         return Launch(None, env)
     if dispatch.type == "command":
-        command = dispatch.config.get("command", "")
-        if not command.strip():
-            raise JobSetupError("command job without config.command")
-        try:
-            substituted = substitute(command, dispatch.params)
-        except ParamSubstitutionError as exc:
-            raise JobSetupError(str(exc)) from exc
-        return Launch(["/bin/sh", "-c", substituted.command], {**env, **substituted.env})
+        return command_launch(dispatch, env, output_file.parent)
     if dispatch.type == "python":
         function = dispatch.config.get("function", "")
         if ":" not in function:

@@ -239,7 +239,7 @@ class Worker:
                         self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None,
                                                                   f"killed: {attempt.killed_because}"))
                         return
-                    attempt.process = subprocess.Popen(plan.argv, env=plan.env, cwd=attempt.workdir,
+                    attempt.process = subprocess.Popen(plan.argv, env=plan.env, cwd=plan.cwd or attempt.workdir,
                                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                        stdin=subprocess.DEVNULL, start_new_session=True,
                                                        preexec_fn=die_with_parent)
@@ -266,10 +266,10 @@ class Worker:
             else:
                 try:
                     outputs = read_outputs(output_file)
-                except OutputError as exc:
-                    self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, 0, str(exc)))
-                else:
-                    self._report(d.execution_id, ev.JobSucceeded(d.job, d.attempt, 0, outputs))
+                except OutputError as exc:  # as Azkaban: the output is dropped with a warning, the result stands
+                    self._log_line(attempt, "stderr", f"kafkaban: warning: outputs ignored: {exc}")
+                    outputs = {}
+                self._report(d.execution_id, ev.JobSucceeded(d.job, d.attempt, 0, outputs))
         except Exception as exc:  # a worker bug must still end the attempt visibly
             log.exception("attempt %s crashed the worker thread", attempt.key)
             self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None, f"worker error: {exc}"))
@@ -287,17 +287,20 @@ class Worker:
                 attempt.workdir.rmdir()
 
     def _pump(self, attempt: Attempt, stream: BinaryIO, name: str) -> None:
-        d = attempt.dispatch
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", errors="replace").rstrip("\n")
             if name == "stderr" and line.strip():
                 attempt.last_stderr = line.strip()[:500]
-            with attempt.lock:
-                seq = attempt.log_seq
-                attempt.log_seq += 1
-            self._send(self.settings.logs_topic, "logs", d.execution_id, "execution_id", "LogLine",
-                       {"job": d.job, "attempt": d.attempt, "stream": name, "seq": seq, "line": line})
+            self._log_line(attempt, name, line)
         stream.close()
+
+    def _log_line(self, attempt: Attempt, stream: str, line: str) -> None:
+        d = attempt.dispatch
+        with attempt.lock:
+            seq = attempt.log_seq
+            attempt.log_seq += 1
+        self._send(self.settings.logs_topic, "logs", d.execution_id, "execution_id", "LogLine",
+                   {"job": d.job, "attempt": d.attempt, "stream": stream, "seq": seq, "line": line})
 
     # -- kills --------------------------------------------------------------------------------------------------
 

@@ -33,9 +33,10 @@ from engine.config import Settings
 from engine.domain import events as ev
 from engine.domain.evolve import fold
 from engine.domain.ids import execution_id_for_key
-from engine.domain.loader import check_flow
+from engine.domain.loader import check_flow, flow_warnings
 from engine.domain.spec import FlowSpec
 from engine.domain.state import EXECUTION_TERMINAL
+from engine.domain.validation import param_problems
 from engine.kafka import MAX_RECORD_BYTES, RECORD_OVERHEAD_BYTES, consumer_config, fits_in_a_record, producer_config
 from projections import queries
 from projections.db import connect, migrate
@@ -244,7 +245,8 @@ def create_app(settings: Settings) -> FastAPI:
             codec("definitions", settings.schema_registry_url).encode(record))
         projected = await wait_projected(settings.definitions_topic, partition, offset)
         return {"name": spec.name, "version": spec.version_hash(), "jobs": len(spec.jobs), "offset": offset,
-                "partition": partition, "projected": projected}
+                "partition": partition, "projected": projected,
+                "warnings": [w.to_dict() for w in flow_warnings(spec)]}
 
     @app.get("/api/v1/flows")
     def list_flows() -> dict[str, Any]:
@@ -266,9 +268,9 @@ def create_app(settings: Settings) -> FastAPI:
         """Everything before the write, which reads the views: the flow, its params, an existing execution of
         the idempotency key (answered as it is), the encoded record."""
         spec = resolve_flow(request)
-        missing = sorted(n for n, default in spec.params.items() if default is None and n not in request.params)
-        if missing:
-            raise ApiError(422, "missing required params: " + ", ".join(missing))
+        problems = param_problems(spec, request.params)
+        if problems:
+            raise ApiError(422, "; ".join(problems))
         if request.idempotency_key:
             execution_id = execution_id_for_key(spec.name, request.idempotency_key)
             with db() as conn:

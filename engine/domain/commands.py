@@ -22,6 +22,8 @@ class DispatchJob:
     lease_ms: int = 30_000
     cpu: float = 0.0
     memory_mb: int = 0
+    flow_name: str | None = None  # with flow_started_at, what Azkaban's built-in properties need (dispatch v2)
+    flow_started_at: int | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from engine.domain.spec import (
     RetryPolicy,
 )
 from engine.domain.triggers import parse_trigger
-from engine.domain.validation import MAX_NESTING_DEPTH, check_name, validate
+from engine.domain.validation import MAX_NESTING_DEPTH, check_name, validate, warnings
 
 # "type" and "trigger" as Azkaban's NodeBean takes them: a root type is overwritten with "flow" there, and is
 # ignored here; a trigger is validated (engine/domain/triggers.py) and kept in the definition's text
@@ -114,6 +114,11 @@ def check_flow(text: str, default_name: str = "flow") -> tuple[FlowSpec | None, 
     )
     problems += validate(spec)
     return spec, _unique(problems)
+
+
+def flow_warnings(spec: FlowSpec) -> list[Problem]:
+    """What a valid flow may still trip on at run time (engine/domain/validation.py's warnings)."""
+    return warnings(spec)
 
 
 def load_flow(text: str, default_name: str = "flow") -> FlowSpec:

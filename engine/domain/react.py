@@ -15,7 +15,7 @@ from engine.domain.commands import Command, DispatchJob, KillJob
 from engine.domain.ids import execution_id_for_key, unit_interval
 from engine.domain.spec import JobSpec
 from engine.domain.state import ExecutionState, ExecutionStatus, JobState, JobStatus
-from engine.domain.validation import validate
+from engine.domain.validation import param_problems, validate
 
 
 @dataclass
@@ -44,11 +44,7 @@ def submission_problems(state: ExecutionState, event: ev.Event, p: ev.ExecutionS
         expected = execution_id_for_key(p.flow_name, p.idempotency_key)
         if event.execution_id != expected:
             problems.append(f"with idempotency key {p.idempotency_key!r} the execution id must be {expected}")
-    missing = sorted(name for name, default in p.definition.params.items()
-                     if default is None and name not in p.params)
-    if missing:
-        problems.append("missing required params: " + ", ".join(missing))
-    return problems
+    return problems + param_problems(p.definition, p.params)
 
 
 def _on_submitted(state: ExecutionState, event: ev.Event, p: ev.ExecutionSubmitted, now: int) -> Decisions:
@@ -123,7 +119,8 @@ def dispatch_command(state: ExecutionState, name: str) -> DispatchJob:
     return DispatchJob(
         execution_id=state.execution_id, job=name, attempt=state.jobs[name].attempt, pool=spec.pool,
         type=spec.type, config=spec.config, params=state.params, inputs=inputs, timeout_ms=spec.timeout_ms,
-        lease_ms=spec.lease_ms, cpu=spec.cpu, memory_mb=spec.memory_mb,
+        lease_ms=spec.lease_ms, cpu=spec.cpu, memory_mb=spec.memory_mb, flow_name=state.flow.name,
+        flow_started_at=state.started_at if state.started_at is not None else state.submitted_at,
     )
 
 

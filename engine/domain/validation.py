@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from engine.domain import conditions
 from engine.domain.problems import Problem
+from engine.domain.properties import reference_problems, runs_code
 from engine.domain.spec import JOB_TYPES, FlowSpec, JobSpec
 
 MAX_JOBS = 10_000
@@ -56,8 +57,8 @@ def _job_problems(job: JobSpec, spec: FlowSpec) -> list[Problem]:
         if error := check_name(part, "job name"):
             out.append(error)
             break
-    if job.type not in JOB_TYPES:
-        out.append(f"unknown job type {job.type!r} (known: {', '.join((*JOB_TYPES, 'flow'))})")
+    if not isinstance(job.type, str) or not job.type.strip():
+        out.append("a job needs a type")
     if job.type == "command" and not str(job.config.get("command", "")).strip():
         out.append("a command job needs config.command")
     if job.type == "python" and not PYTHON_FUNCTION.match(str(job.config.get("function", ""))):
@@ -88,7 +89,35 @@ def _job_problems(job: JobSpec, spec: FlowSpec) -> list[Problem]:
         out.append("resources must not be negative")
     if job.condition is not None:
         out += _condition_problems(job, spec)
+    out += reference_problems(job.config, set(spec.params))[0]
     return [Problem(job.name, message) for message in out]
+
+
+def param_problems(spec: FlowSpec, params: Mapping[str, str]) -> list[str]:
+    """What is wrong with the params of a submission: required ones missing, and names of the properties that say
+    what a job runs (a runtime param overrides config, but never those)."""
+    problems = []
+    missing = sorted(name for name, default in spec.params.items() if default is None and name not in params)
+    if missing:
+        problems.append("missing required params: " + ", ".join(missing))
+    code = sorted(name for name in params if runs_code(name))
+    if code:
+        problems.append(f"params {', '.join(code)} would change what a job runs: command, command.N, env.*, "
+                        f"working.dir and type come from the flow's config only")
+    return problems
+
+
+def warnings(spec: FlowSpec) -> list[Problem]:
+    """What may still work, said before it runs: job types this release does not run itself (a worker plugin may),
+    and references no config or declared param defines (a runtime param may)."""
+    out: list[Problem] = []
+    for job in spec.jobs:
+        if job.type not in JOB_TYPES:
+            out.append(Problem(job.name, f"job type {job.type!r} is not built in (built in: "
+                                         f"{', '.join((*JOB_TYPES, 'flow'))}): it runs only on a worker with a "
+                                         f"plugin for it"))
+        out += [Problem(job.name, message) for message in reference_problems(job.config, set(spec.params))[1]]
+    return list(dict.fromkeys(out))
 
 
 def _condition_problems(job: JobSpec, spec: FlowSpec) -> list[str]:

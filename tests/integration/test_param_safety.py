@@ -60,3 +60,15 @@ nodes:
     execution = stack.wait_for(execution_id)
     assert execution["status"] == "FAILED"
     assert "arithmetic" in stack.job(execution, "add")["error"]
+
+
+def test_a_param_that_would_change_what_runs_is_a_422_and_writes_nothing(stack: Stack) -> None:
+    from engine.client import ApiFailure
+
+    try:
+        stack.submit(definition="nodes: [{name: a, type: command, config: {command: 'echo hi'}}]",
+                     **{"command": "touch /tmp/pwned", "env.LD_PRELOAD": "/tmp/x.so"})
+    except ApiFailure as exc:
+        assert exc.status == 422 and "command, env.LD_PRELOAD would change what a job runs" in exc.message
+    else:
+        raise AssertionError("accepted")

@@ -66,12 +66,12 @@ def test_missing_required_param_rejects_the_submission():
 def test_invalid_snapshot_is_rejected_with_every_error():
     h = Harness(DIAMOND)
     broken = h.spec.__class__(name="bad flow", jobs=(
-        h.spec.jobs[0].__class__(name="x", type="shell", depends_on=("y",)),
+        h.spec.jobs[0].__class__(name="x", type="command", depends_on=("y",)),
     ))
     h.submit(definition=broken, flow_name="bad flow", definition_hash=broken.version_hash())
     assert h.state.status == "REJECTED"
     errors = "\n".join(h.state.errors)
-    assert "unknown job type 'shell'" in errors and "unknown dependency 'y'" in errors and "flow name" in errors
+    assert "needs config.command" in errors and "unknown dependency 'y'" in errors and "flow name" in errors
     assert h.types() == ["ExecutionSubmitted", "ExecutionRejected"]
 
 

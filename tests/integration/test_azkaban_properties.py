@@ -22,7 +22,9 @@ nodes:
           env.MESSAGE: ${greeting} from ${azkaban.job.id} in ${azkaban.flow.flowid}
           working.dir: scratch
           command: echo "$MESSAGE" > message.txt
-          command.1: echo "{\\"target\\": \\"${target}\\", \\"day\\": \\"${day}\\", \\"dir\\": \\"$(basename $PWD)\\"}" > "$KAFKABAN_OUTPUT_FILE"
+          command.1: >-
+            printf '{"target": "%s", "day": "%s", "dir": "%s"}' ${target} ${day} "$(basename $PWD)"
+            > "$KAFKABAN_OUTPUT_FILE"
           command.2: cat message.txt
   - name: sloppy
     type: command

@@ -176,7 +176,7 @@ def _show_status(status: dict[str, Any], as_json: bool) -> None:
     for error in status.get("errors") or []:
         print(f"  error: {error}")
     for job in status.get("jobs", []):
-        detail = job.get("error") or job.get("reason") or ""
+        detail = job.get("error") or job.get("reason") or (f"waiting: {job['waiting']}" if job.get("waiting") else "")
         attempt = f" (attempt {job['attempt']})" if job.get("attempt", 0) > 1 else ""
         print(f"  {job['job']:<30} {job['status']:<11}{attempt} {detail}".rstrip())
 

@@ -117,7 +117,16 @@ def flow_versions(conn: psycopg.Connection, name: str) -> list[dict[str, Any]]:
     return [_clean(r) for r in rows]
 
 
-def list_workers(conn: psycopg.Connection, alive_within_s: float = 15.0) -> list[dict[str, Any]]:
+WORKER_ALIVE_S = 15.0  # a worker heard from within this long counts as alive (it heartbeats every few seconds)
+
+
+def live_pools(conn: psycopg.Connection) -> set[str]:
+    return {row[0] for row in conn.execute(
+        "SELECT DISTINCT pool FROM workers WHERE last_heartbeat > now() - make_interval(secs => %s)",
+        (WORKER_ALIVE_S,)).fetchall()}
+
+
+def list_workers(conn: psycopg.Connection, alive_within_s: float = WORKER_ALIVE_S) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute("SELECT worker_id, pool, slots, running, last_heartbeat, "
                            "last_heartbeat > now() - make_interval(secs => %s) AS alive FROM workers "
@@ -176,6 +185,12 @@ def get_execution(conn: psycopg.Connection, execution_id: str) -> dict[str, Any]
     out = _clean(row)
     out.pop("updated_at", None)
     out["jobs"] = [{**_clean(job), "attempts": attempts.get(job["job"], [])} for job in jobs]
+    waiting = [job for job in out["jobs"] if job["status"] in ("QUEUED", "DISPATCHED")]
+    if waiting:  # a dispatch nobody can take must not look like work under way
+        alive = live_pools(conn)
+        for job in waiting:
+            if job["pool"] not in alive:
+                job["waiting"] = f"no worker in pool {job['pool']}"
     return out
 
 

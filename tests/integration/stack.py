@@ -14,11 +14,11 @@ from typing import Any
 
 from engine.client import ApiFailure, call
 from engine.config import Settings
+from engine.domain.state import EXECUTION_TERMINAL
 from engine.embedded import free_port
 from engine.kafka import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
-TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"}
 
 
 class Stack:
@@ -124,7 +124,7 @@ class Stack:
     def wait_for(self, execution_id: str, statuses: set[str] | None = None, timeout: float = 60,
                  job: str | None = None) -> dict[str, Any]:
         """Poll until the execution (or one of its jobs) reaches one of ``statuses`` (default: terminal)."""
-        wanted = statuses or TERMINAL
+        wanted = statuses or EXECUTION_TERMINAL
         deadline = time.monotonic() + timeout
         found: dict[str, Any] | None = None
         while time.monotonic() < deadline:

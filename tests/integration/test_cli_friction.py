@@ -73,3 +73,15 @@ def test_malformed_json_is_a_400(stack: Stack, body: bytes) -> None:
         urllib.request.urlopen(request, timeout=10)
     assert info.value.code == 400
     assert json.loads(info.value.read())["error"]["message"] == "malformed request"
+
+
+def test_a_job_dispatched_to_a_pool_without_workers_says_so(stack: Stack) -> None:
+    execution_id = stack.submit(definition="nodes: [{name: lonely, type: noop, pool: nowhere}]")
+    execution = stack.wait_for(execution_id, {"DISPATCHED"}, job="lonely")
+    assert stack.job(execution, "lonely")["waiting"] == "no worker in pool nowhere", execution
+    shown = cli(stack, "status", execution_id)
+    assert "DISPATCHED" in shown.stdout and "waiting: no worker in pool nowhere" in shown.stdout, shown.stdout
+    stack.api("POST", f"/api/v1/executions/{execution_id}/cancel")
+    assert stack.wait_for(execution_id)["status"] == "CANCELLED"
+    default = stack.wait_for(stack.submit(definition="nodes: [{name: a, type: noop}]"))
+    assert "waiting" not in stack.job(default, "a")  # the default pool has a live worker

@@ -348,9 +348,14 @@ def _engine(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.jobtypes import JobTypeError
     from workers.runtime import run
 
-    run(settings, args.pool, args.slots, args.cpu, args.memory)
+    try:
+        run(settings, args.pool, args.slots, args.cpu, args.memory, args.jobtypes)
+    except JobTypeError as exc:
+        print(f"kafkaban: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -464,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--slots", type=int, default=4)
     worker.add_argument("--cpu", type=float, help="CPUs this worker offers (default: all)")
     worker.add_argument("--memory", type=int, help="MiB this worker offers (default: all)")
+    worker.add_argument("--jobtypes", type=Path, metavar="DIR",
+                        help="job type plugins: DIR/<type>/plugin.properties (default: KAFKABAN_JOBTYPES_DIR)")
     worker.set_defaults(handler=_worker)
     projector = commands.add_parser("projector", help="run the projector (Kafka -> PostgreSQL)")
     projector.set_defaults(handler=_projector)

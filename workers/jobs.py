@@ -10,11 +10,12 @@ import json
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.domain.commands import DispatchJob
 from engine.domain.properties import Properties, PropertyError, builtins, command_names
+from workers.jobtypes import ArgvPlugin, JobTypes
 from workers.shell_params import ParamSubstitutionError, substitute
 
 # Runs a python job's function in a fresh interpreter: called with the params, a dict it returns is its output.
@@ -117,7 +118,8 @@ def job_env(dispatch: DispatchJob, output_file: Path, base: Mapping[str, str]) -
     return env
 
 
-def launch(dispatch: DispatchJob, output_file: Path, base_env: Mapping[str, str]) -> Launch:
+def launch(dispatch: DispatchJob, output_file: Path, base_env: Mapping[str, str],
+           jobtypes: JobTypes | None = None) -> Launch:
     # the log and the views carry NUL; a process's environment and arguments cannot
     held = sorted(name for name, value in dispatch.params.items() if "\x00" in name or "\x00" in value)
     if held or "\x00" in dispatch.execution_id:
@@ -134,7 +136,29 @@ def launch(dispatch: DispatchJob, output_file: Path, base_env: Mapping[str, str]
         if ":" not in function:
             raise JobSetupError("python job needs config.function as 'module:function'")
         return Launch([sys.executable, "-c", _PYTHON_RUNNER, function], env)
-    raise JobSetupError(f"unknown job type {dispatch.type!r}")
+    plugins = jobtypes or JobTypes()
+    if dispatch.type in plugins.templates:  # the plugin's properties fill in what the job's config leaves out
+        merged = replace(dispatch, config={**plugins.templates[dispatch.type], **dispatch.config})
+        return command_launch(merged, env, output_file.parent)
+    if dispatch.type in plugins.callables:
+        return plugin_launch(dispatch, plugins.callables[dispatch.type], env)
+    raise JobSetupError(f"unknown job type {dispatch.type!r}: no plugin for it on this worker of pool "
+                        f"{dispatch.pool} (it runs {', '.join(plugins.names)})")
+
+
+def plugin_launch(dispatch: DispatchJob, plugin: ArgvPlugin, env: dict[str, str]) -> Launch:
+    """A Python plugin turns the job's resolved properties into an argv, run without a shell."""
+    properties = job_properties(dispatch)
+    try:
+        resolved = {name: properties.value(name) for name in {*properties.config, *properties.data}}
+        argv = plugin(resolved)
+    except PropertyError as exc:
+        raise JobSetupError(str(exc)) from exc
+    except Exception as exc:  # the plugin's own error: the job fails with it, the worker goes on
+        raise JobSetupError(f"job type plugin {dispatch.type!r} failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(argv, list) or not argv or not all(isinstance(part, str) for part in argv):
+        raise JobSetupError(f"job type plugin {dispatch.type!r} must return a non-empty list of strings")
+    return Launch(argv, env)
 
 
 class OutputError(ValueError):

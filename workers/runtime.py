@@ -33,6 +33,8 @@ from engine.domain.commands import DispatchJob
 from engine.embedded import die_with_parent
 from engine.kafka import consumer_config, ensure_topics, producer_config, send_dead_letter
 from workers.jobs import JobSetupError, OutputError, launch, read_outputs
+from workers.jobtypes import JobTypes
+from workers.jobtypes import load as load_jobtypes
 
 log = logging.getLogger("kafkaban.worker")
 AttemptKey = tuple[str, str, int]
@@ -57,9 +59,11 @@ class Attempt:
 
 class Worker:
     def __init__(self, settings: Settings, pool: str = "default", slots: int = 4, cpu: float | None = None,
-                 memory_mb: int | None = None, worker_id: str | None = None) -> None:
+                 memory_mb: int | None = None, worker_id: str | None = None,
+                 jobtypes: JobTypes | None = None) -> None:
         if slots < 1:
             raise ValueError("a worker needs at least one slot")
+        self.jobtypes = jobtypes or JobTypes()
         self.settings = settings
         self.pool = pool
         self.slots = slots
@@ -227,7 +231,7 @@ class Worker:
         output_file = attempt.workdir / "output.json"
         try:
             try:
-                plan = launch(d, output_file, {**os.environ, "KAFKABAN_WORKER_ID": self.worker_id})
+                plan = launch(d, output_file, {**os.environ, "KAFKABAN_WORKER_ID": self.worker_id}, self.jobtypes)
             except JobSetupError as exc:
                 self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None, str(exc)))
                 return
@@ -405,8 +409,9 @@ def _total_memory_mb() -> int:
         return 1024
 
 
-def run(settings: Settings, pool: str, slots: int, cpu: float | None = None, memory_mb: int | None = None) -> None:
-    worker = Worker(settings, pool, slots, cpu, memory_mb)
+def run(settings: Settings, pool: str, slots: int, cpu: float | None = None, memory_mb: int | None = None,
+        jobtypes_dir: Path | None = None) -> None:
+    worker = Worker(settings, pool, slots, cpu, memory_mb, jobtypes=load_jobtypes(jobtypes_dir))
 
     def on_signal(signum: int, frame: Any) -> None:
         log.info("signal %d: finishing running attempts, taking no new ones", signum)

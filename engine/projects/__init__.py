@@ -1,0 +1,1 @@
+"""Projects: uploaded archives of flows and the files their jobs use."""

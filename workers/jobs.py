@@ -48,7 +48,7 @@ def job_properties(dispatch: DispatchJob) -> Properties:
         value = json.loads(text)
         outputs[key.split(":", 1)[-1]] = value if isinstance(value, str) else json.dumps(value)
     builtin = builtins(dispatch.execution_id, dispatch.flow_name or "", dispatch.job, dispatch.attempt,
-                       dispatch.flow_started_at or 0) if dispatch.flow_name else {}
+                       dispatch.flow_started_at or 0, dispatch.project) if dispatch.flow_name else {}
     return Properties.of(dispatch.config, dispatch.params, outputs, builtin)
 
 

@@ -24,6 +24,8 @@ class DispatchJob:
     memory_mb: int = 0
     flow_name: str | None = None  # with flow_started_at, what Azkaban's built-in properties need (dispatch v2)
     flow_started_at: int | None = None
+    project: str | None = None
+    archive: str | None = None  # sha256 of the project archive to run in (dispatch v2)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ class ExecutionSubmitted:
     idempotency_key: str | None = None
     schedule_id: str | None = None
     logical_time: int | None = None
+    project: str | None = None  # submitted as PROJECT/FLOW (executions v3)
+    archive: str | None = None  # sha256 of the project archive its jobs run in
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,8 @@ def _submitted(event: ev.Event, p: ev.ExecutionSubmitted) -> ExecutionState:
         submitted_at=event.occurred_at,
         jobs=jobs,
         idempotency_key=p.idempotency_key,
+        project=p.project,
+        archive=p.archive,
         schedule_id=p.schedule_id,
         logical_time=p.logical_time,
         unfinished=len(jobs),

@@ -121,6 +121,7 @@ def dispatch_command(state: ExecutionState, name: str) -> DispatchJob:
         type=spec.type, config=spec.config, params=state.params, inputs=inputs, timeout_ms=spec.timeout_ms,
         lease_ms=spec.lease_ms, cpu=spec.cpu, memory_mb=spec.memory_mb, flow_name=state.flow.name,
         flow_started_at=state.started_at if state.started_at is not None else state.submitted_at,
+        project=state.project, archive=state.archive,
     )
 
 

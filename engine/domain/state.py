@@ -65,6 +65,8 @@ class ExecutionState:
     submitted_at: int
     jobs: Mapping[str, JobState]
     idempotency_key: str | None = None
+    project: str | None = None
+    archive: str | None = None  # sha256 of the project archive the execution pinned at submission
     schedule_id: str | None = None
     logical_time: int | None = None
     started_at: int | None = None

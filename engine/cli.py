@@ -111,6 +111,47 @@ def _flow_register(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+# -- projects ---------------------------------------------------------------------------------------------------
+
+def _project_upload(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.archive)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"kafkaban: cannot read {path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    answer = call(settings.api_url, "POST", f"/api/v1/projects/{urllib.parse.quote(args.name, safe='')}",
+                  raw=data, content_type="application/zip", timeout=600)
+    if args.json:
+        _print_json(answer)
+    else:
+        print(f"uploaded project {answer['project']!r}: archive {answer['archive']} ({answer['size']:,} bytes, "
+              f"Flow {answer['flow_version']}); flows: {', '.join(answer['flows'])}")
+        print(f"  run one with: kafkaban submit {answer['project']}/{answer['flows'][0]}")
+    return EXIT_OK
+
+
+def _projects(args: argparse.Namespace, settings: Settings) -> int:
+    if args.name:
+        answer = call(settings.api_url, "GET", f"/api/v1/projects/{urllib.parse.quote(args.name, safe='')}")
+        if args.json:
+            _print_json(answer)
+            return EXIT_OK
+        print(f"{answer['project']}: {len(answer['uploads'])} upload(s); latest archive {answer['latest']}")
+        for flow in answer["flows"]:
+            print(f"  {flow['flow']:<30} {flow['file']}")
+        for upload in answer["uploads"]:
+            print(f"  upload {upload['uploaded_at']} {upload['archive_sha256'][:12]} by {upload['uploaded_by']}")
+        return EXIT_OK
+    answer = call(settings.api_url, "GET", "/api/v1/projects")
+    if args.json:
+        _print_json(answer)
+    else:
+        for project in answer["projects"]:
+            print(f"{project['project']:<24} {project['uploads']} upload(s), flows: {', '.join(project['flows'])}")
+    return EXIT_OK
+
+
 # -- executions -------------------------------------------------------------------------------------------------
 
 def _params(pairs: list[str]) -> dict[str, str]:
@@ -395,6 +436,19 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("file")
     register.add_argument("--json", action="store_true")
     register.set_defaults(handler=_flow_register)
+
+    project = commands.add_parser("project", help="upload an Azkaban project archive (zip)")
+    project_commands = project.add_subparsers(dest="project_command", metavar="PROJECT_COMMAND")
+    project_commands.required = True
+    upload = project_commands.add_parser("upload", help="upload NAME ARCHIVE.zip: its flows become NAME/FLOW")
+    upload.add_argument("name")
+    upload.add_argument("archive")
+    upload.add_argument("--json", action="store_true")
+    upload.set_defaults(handler=_project_upload)
+    projects = commands.add_parser("projects", help="list projects, or one project's uploads and flows")
+    projects.add_argument("name", nargs="?")
+    projects.add_argument("--json", action="store_true")
+    projects.set_defaults(handler=_projects)
 
     submit = commands.add_parser("submit", help="run a registered flow (by name) or a flow file")
     submit.add_argument("flow", metavar="FLOW_NAME_OR_FILE")

@@ -64,6 +64,7 @@ class Settings:
     # KAFKABAN_ENGINE_KEY: the secret the engine signs its events with; readers trust a producer=engine event only
     # with a valid signature. Unset: a built-in development key, which anyone can use to forge engine events
     engine_key: str | None = None
+    keep_workdirs: bool = False  # KAFKABAN_KEEP_WORKDIRS: 1 keeps each attempt's working directory (debugging)
     dev_stack: bool = False  # KAFKABAN_DEV_STACK: set by `kafkaban dev` for its parts (the API then tells the CLI)
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -105,6 +106,7 @@ class Settings:
             kafka_heap=heap,
             engine_key=env.get("KAFKABAN_ENGINE_KEY") or None,
             dev_stack=env.get("KAFKABAN_DEV_STACK") == "1",
+            keep_workdirs=(env.get("KAFKABAN_KEEP_WORKDIRS") or "0").strip().lower() in ("1", "true", "yes", "on"),
         )
         if settings.partitions < 1:
             raise ConfigError("KAFKABAN_PARTITIONS must be at least 1")

@@ -19,7 +19,7 @@ from engine.config import Settings
 from engine.kafka import consumer_config, ensure_topics
 from projections.db import connect, migrate
 from projections.health import ProjectorHealth
-from projections.writer import ExecutionWriter, write_dead_letter, write_flow, write_log_line, write_worker
+from projections.writer import ExecutionWriter, write_dead_letter, write_definition, write_log_line, write_worker
 
 log = logging.getLogger("kafkaban.projector")
 RETRY_FIRST_S = 0.5
@@ -193,7 +193,7 @@ class Projector:
             except DecodeError as exc:
                 log.warning("undecodable definition at %s[%s]@%s: %s", topic, partition, offset, exc.reason)
                 return
-            write_flow(conn, record)
+            write_definition(conn, record)
         elif topic == self.settings.deadletter_topic:
             headers = {k: v for k, v in (message.headers() or [])}
             write_dead_letter(conn, topic, partition, offset, headers, message.key(), message.value())

@@ -200,3 +200,36 @@ def event_from_row(row: dict[str, Any]) -> ev.Event:
                             "occurred_at": round(row["occurred_at"].timestamp() * 1000), "producer": row["producer"],
                             "causation_id": row["causation_id"], "correlation_id": row["correlation_id"],
                             "payload": row["payload"]})
+
+
+def list_projects(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Each project with its latest upload."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT DISTINCT ON (project) project, archive_sha256, archive_size, flow_version, uploaded_by, "
+            "uploaded_at, (SELECT count(*) FROM project_uploads u WHERE u.project = p.project) AS uploads, "
+            "flows FROM project_uploads p ORDER BY project, uploaded_at DESC").fetchall()
+    return [{**_clean({k: v for k, v in r.items() if k != "flows"}), "flows": sorted(r["flows"])} for r in rows]
+
+
+def project_uploads(conn: psycopg.Connection, project: str) -> list[dict[str, Any]]:
+    """A project's uploads, newest first, each with its flows' names and files."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT archive_sha256, archive_size, flow_version, sources, uploaded_by, uploaded_at "
+            "FROM project_uploads WHERE project = %s ORDER BY uploaded_at DESC", (project,)).fetchall()
+    return [{**_clean({k: v for k, v in r.items() if k != "sources"}),
+             "flows": [{"flow": name, "file": path} for name, path in sorted(r["sources"].items())]} for r in rows]
+
+
+def project_flow(conn: psycopg.Connection, project: str, flow: str,
+                 archive: str | None = None) -> dict[str, Any] | None:
+    """A flow of a project's latest upload (or of the upload of ``archive``): its source and the archive."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT archive_sha256, flows -> %s AS source FROM project_uploads WHERE project = %s "
+            "AND (%s::text IS NULL OR archive_sha256 = %s) ORDER BY uploaded_at DESC LIMIT 1",
+            (flow, project, archive, archive)).fetchone()
+    if row is None or row["source"] is None:
+        return None
+    return {"archive": row["archive_sha256"], "source": row["source"]}

@@ -92,8 +92,9 @@ class ExecutionWriter:
             cur.executemany(
                 "INSERT INTO executions (execution_id, flow_name, version, status, params, submitter, "
                 "idempotency_key, schedule_id, logical_time, submitted_at, started_at, ended_at, errors, "
-                "cancel_requested_by, position, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s, now()) ON CONFLICT (execution_id) DO UPDATE SET status = EXCLUDED.status, "
+                "cancel_requested_by, position, project, archive, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s, %s, %s, %s, %s, %s, %s, %s, now()) ON CONFLICT (execution_id) DO UPDATE SET "
+                "status = EXCLUDED.status, "
                 "started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, errors = EXCLUDED.errors, "
                 "cancel_requested_by = EXCLUDED.cancel_requested_by, position = EXCLUDED.position, "
                 "updated_at = now() WHERE executions.position < EXCLUDED.position", list(executions.values()))
@@ -119,7 +120,7 @@ class ExecutionWriter:
 def _execution_row(s: ExecutionState, position: int) -> tuple[Any, ...]:
     return (s.execution_id, s.flow.name, s.definition_hash, s.status.value, Jsonb(dict(s.params)), s.submitter,
             s.idempotency_key, s.schedule_id, ts(s.logical_time), ts(s.submitted_at), ts(s.started_at),
-            ts(s.ended_at), Jsonb(list(s.errors)), s.cancel_requested_by, position)
+            ts(s.ended_at), Jsonb(list(s.errors)), s.cancel_requested_by, position, s.project, s.archive)
 
 
 def _job_rows(s: ExecutionState, name: str, position: int) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
@@ -140,6 +141,26 @@ def _json_value(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def write_definition(conn: psycopg.Connection, decoded: dict[str, Any]) -> None:
+    """A record of the definitions topic: a flow registered, or a project uploaded."""
+    if decoded["payload"][0].endswith("ProjectUploaded"):
+        write_project_upload(conn, decoded)
+    else:
+        write_flow(conn, decoded)
+
+
+def write_project_upload(conn: psycopg.Connection, decoded: dict[str, Any]) -> None:
+    record = plain_record(decoded)
+    body = record["payload"]
+    conn.execute(
+        "INSERT INTO project_uploads (project, archive_sha256, archive_size, flow_version, flows, sources, "
+        "uploaded_by, uploaded_at, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (record["flow_name"], body["archive_sha256"], body["archive_size"], body["flow_version"],
+         Jsonb(dict(body["flows"])), Jsonb(dict(body["sources"])), body["uploaded_by"], ts(record["occurred_at"]),
+         record["event_id"]),
+    )
 
 
 def write_flow(conn: psycopg.Connection, decoded: dict[str, Any]) -> None:

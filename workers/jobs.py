@@ -119,7 +119,9 @@ def job_env(dispatch: DispatchJob, output_file: Path, base: Mapping[str, str]) -
 
 
 def launch(dispatch: DispatchJob, output_file: Path, base_env: Mapping[str, str],
-           jobtypes: JobTypes | None = None) -> Launch:
+           jobtypes: JobTypes | None = None, project_root: Path | None = None) -> Launch:
+    """How to run ``dispatch``: in ``project_root`` (its project's files) when it has one, else beside its output
+    file."""
     # the log and the views carry NUL; a process's environment and arguments cannot
     held = sorted(name for name, value in dispatch.params.items() if "\x00" in name or "\x00" in value)
     if held or "\x00" in dispatch.execution_id:
@@ -127,26 +129,27 @@ def launch(dispatch: DispatchJob, output_file: Path, base_env: Mapping[str, str]
         raise JobSetupError(f"{what} holds a NUL character, which a process cannot receive in its environment "
                             f"or arguments")
     env = job_env(dispatch, output_file, base_env)
+    workdir = project_root or output_file.parent
     if dispatch.type == "noop":
         return Launch(None, env)
     if dispatch.type == "command":
-        return command_launch(dispatch, env, output_file.parent)
+        return command_launch(dispatch, env, workdir)
     if dispatch.type == "python":
         function = dispatch.config.get("function", "")
         if ":" not in function:
             raise JobSetupError("python job needs config.function as 'module:function'")
-        return Launch([sys.executable, "-c", _PYTHON_RUNNER, function], env)
+        return Launch([sys.executable, "-c", _PYTHON_RUNNER, function], env, project_root)
     plugins = jobtypes or JobTypes()
     if dispatch.type in plugins.templates:  # the plugin's properties fill in what the job's config leaves out
         merged = replace(dispatch, config={**plugins.templates[dispatch.type], **dispatch.config})
-        return command_launch(merged, env, output_file.parent)
+        return command_launch(merged, env, workdir)
     if dispatch.type in plugins.callables:
-        return plugin_launch(dispatch, plugins.callables[dispatch.type], env)
+        return plugin_launch(dispatch, plugins.callables[dispatch.type], env, project_root)
     raise JobSetupError(f"unknown job type {dispatch.type!r}: no plugin for it on this worker of pool "
                         f"{dispatch.pool} (it runs {', '.join(plugins.names)})")
 
 
-def plugin_launch(dispatch: DispatchJob, plugin: ArgvPlugin, env: dict[str, str]) -> Launch:
+def plugin_launch(dispatch: DispatchJob, plugin: ArgvPlugin, env: dict[str, str], cwd: Path | None) -> Launch:
     """A Python plugin turns the job's resolved properties into an argv, run without a shell."""
     properties = job_properties(dispatch)
     try:
@@ -158,7 +161,7 @@ def plugin_launch(dispatch: DispatchJob, plugin: ArgvPlugin, env: dict[str, str]
         raise JobSetupError(f"job type plugin {dispatch.type!r} failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(argv, list) or not argv or not all(isinstance(part, str) for part in argv):
         raise JobSetupError(f"job type plugin {dispatch.type!r} must return a non-empty list of strings")
-    return Launch(argv, env)
+    return Launch(argv, env, cwd)
 
 
 class OutputError(ValueError):

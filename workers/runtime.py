@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +33,8 @@ from engine.domain import events as ev
 from engine.domain.commands import DispatchJob
 from engine.embedded import die_with_parent
 from engine.kafka import consumer_config, ensure_topics, producer_config, send_dead_letter
+from engine.kafka_dist import cache_dir
+from workers.archives import ArchiveCache, ArchiveUnavailable
 from workers.jobs import JobSetupError, OutputError, launch, read_outputs
 from workers.jobtypes import JobTypes
 from workers.jobtypes import load as load_jobtypes
@@ -64,6 +67,7 @@ class Worker:
         if slots < 1:
             raise ValueError("a worker needs at least one slot")
         self.jobtypes = jobtypes or JobTypes()
+        self.archives = ArchiveCache(settings.api_url, cache_dir(settings) / "archives")
         self.settings = settings
         self.pool = pool
         self.slots = slots
@@ -231,8 +235,13 @@ class Worker:
         output_file = attempt.workdir / "output.json"
         try:
             try:
-                plan = launch(d, output_file, {**os.environ, "KAFKABAN_WORKER_ID": self.worker_id}, self.jobtypes)
-            except JobSetupError as exc:
+                project_root = None
+                if d.archive:  # a fresh copy of the project per attempt; the output file stays outside it
+                    project_root = attempt.workdir / "project"
+                    self.archives.unpack_into(d.archive, project_root)
+                plan = launch(d, output_file, {**os.environ, "KAFKABAN_WORKER_ID": self.worker_id}, self.jobtypes,
+                              project_root)
+            except (JobSetupError, ArchiveUnavailable) as exc:
                 self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None, str(exc)))
                 return
             exit_code = 0
@@ -285,10 +294,10 @@ class Worker:
             with self.lock:
                 self.running.pop(attempt.key, None)
             self.slot_freed.set()
-            with contextlib.suppress(OSError):
-                for child in attempt.workdir.iterdir():
-                    child.unlink()
-                attempt.workdir.rmdir()
+            if self.settings.keep_workdirs:
+                log.info("kept the working directory of %s: %s", attempt.key, attempt.workdir)
+            else:
+                shutil.rmtree(attempt.workdir, ignore_errors=True)
 
     def _pump(self, attempt: Attempt, stream: BinaryIO, name: str) -> None:
         for raw in iter(stream.readline, b""):

@@ -24,6 +24,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException
 
+from engine.api.errors import ApiError
+from engine.api.projects import add_project_routes
 from engine.api.waiting import FollowerLimit, ProjectedPositions, TooManyFollowers
 from engine.clock import now_ms
 from engine.codec import codec, encode_event
@@ -48,12 +50,6 @@ RETRY_AFTER_S = 5
 MAX_FOLLOWERS_PER_CLIENT = 8  # open log streams per client address; the next one is a 429
 FOLLOW_POLL_S = 0.25
 JOB_ENDED = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
-
-
-class ApiError(HTTPException):
-    def __init__(self, status: int, message: str, details: Any = None) -> None:
-        super().__init__(status, message)
-        self.details = details
 
 
 class SubmitRequest(BaseModel):
@@ -267,12 +263,12 @@ def create_app(settings: Settings) -> FastAPI:
     def prepare_submission(request: SubmitRequest) -> JSONResponse | tuple[str, FlowSpec, bytes]:
         """Everything before the write, which reads the views: the flow, its params, an existing execution of
         the idempotency key (answered as it is), the encoded record."""
-        spec = resolve_flow(request)
+        spec, project, archive = resolve_flow(request)
         problems = param_problems(spec, request.params)
         if problems:
             raise ApiError(422, "; ".join(problems))
         if request.idempotency_key:
-            execution_id = execution_id_for_key(spec.name, request.idempotency_key)
+            execution_id = execution_id_for_key(spec.name, request.idempotency_key, project)
             with db() as conn:
                 existing = queries.get_execution(conn, execution_id)
             if existing is not None:
@@ -282,14 +278,31 @@ def create_app(settings: Settings) -> FastAPI:
             execution_id = str(uuid.uuid4())
         event = ev.Event(str(uuid.uuid4()), execution_id, now_ms(), "api", ev.ExecutionSubmitted(
             flow_name=spec.name, definition_hash=spec.version_hash(), definition=spec, params=request.params,
-            submitter=request.submitter, idempotency_key=request.idempotency_key))
+            submitter=request.submitter, idempotency_key=request.idempotency_key, project=project,
+            archive=archive))
         value = encode_event(event, settings.schema_registry_url)
         if not fits_in_a_record(value):
             raise ApiError(413, f"the submission encodes to {len(value):,} bytes (definition and params); at most "
                                 f"{MAX_RECORD_BYTES - RECORD_OVERHEAD_BYTES:,} fit in one Kafka record")
         return execution_id, spec, value
 
-    def resolve_flow(request: SubmitRequest) -> FlowSpec:
+    def resolve_flow(request: SubmitRequest) -> tuple[FlowSpec, str | None, str | None]:
+        """The flow to run, and the project and archive it comes from (a PROJECT/FLOW name; ``version`` is then
+        an archive's sha256, default the latest upload)."""
+        if request.definition is None and request.flow and "/" in request.flow:
+            project, flow = request.flow.split("/", 1)
+            with db() as conn:
+                found = queries.project_flow(conn, project, flow, request.version)
+            if found is None:
+                where = f"project {project!r}" + (f" archive {request.version}" if request.version else "")
+                raise ApiError(404, f"{where} has no flow {flow!r}")
+            spec, problems = check_flow(found["source"], default_name=flow)
+            if problems or spec is None:
+                raise ApiError(409, "the project's definition no longer validates", [p.to_dict() for p in problems])
+            return spec, project, found["archive"]
+        return resolve_registered(request), None, None
+
+    def resolve_registered(request: SubmitRequest) -> FlowSpec:
         if request.definition is not None:
             if len(request.definition.encode()) > MAX_FLOW_BYTES:
                 raise ApiError(413, f"inline definition is larger than {MAX_FLOW_BYTES} bytes")
@@ -309,6 +322,8 @@ def create_app(settings: Settings) -> FastAPI:
             raise ApiError(409, "the registered definition no longer validates",
                            [p.to_dict() for p in problems])
         return spec
+
+    add_project_routes(app, settings, db, writer.produce, wait_projected)
 
     @app.get("/api/v1/executions")
     async def list_executions(status: str | None = None, flow: str | None = None, since: dt.datetime | None = None,

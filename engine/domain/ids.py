@@ -17,9 +17,10 @@ def timer_event_id(execution_id: str, job: str, attempt: int, kind: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"timer/{execution_id}/{job}/{attempt}/{kind}"))
 
 
-def execution_id_for_key(flow_name: str, idempotency_key: str) -> str:
-    """The one execution id an idempotency key maps to (per flow)."""
-    return str(uuid.uuid5(NAMESPACE, f"idempotency/{flow_name}/{idempotency_key}"))
+def execution_id_for_key(flow_name: str, idempotency_key: str, project: str | None = None) -> str:
+    """The one execution id an idempotency key maps to (per flow, and per project for a project's flow)."""
+    scope = f"{project}/{flow_name}" if project else flow_name
+    return str(uuid.uuid5(NAMESPACE, f"idempotency/{scope}/{idempotency_key}"))
 
 
 def unit_interval(seed: str) -> float:

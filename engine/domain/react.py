@@ -41,7 +41,7 @@ def submission_problems(state: ExecutionState, event: ev.Event, p: ev.ExecutionS
     if p.flow_name != p.definition.name:
         problems.append(f"flow_name {p.flow_name!r} differs from the definition's name {p.definition.name!r}")
     if p.idempotency_key is not None:
-        expected = execution_id_for_key(p.flow_name, p.idempotency_key)
+        expected = execution_id_for_key(p.flow_name, p.idempotency_key, p.project)
         if event.execution_id != expected:
             problems.append(f"with idempotency key {p.idempotency_key!r} the execution id must be {expected}")
     return problems + param_problems(p.definition, p.params)

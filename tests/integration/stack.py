@@ -38,6 +38,7 @@ class Stack:
             "KAFKABAN_KILL_GRACE": "2",
             "KAFKABAN_DRAIN_TIMEOUT": "5",
             "KAFKABAN_API_PORT": str(self.port),
+            "KAFKABAN_URL": f"http://127.0.0.1:{self.port}",  # workers fetch project archives from the API
             "KAFKABAN_PROJECTOR_PORT": str(self.projector_port),
             "PYTHONUNBUFFERED": "1",
             # python jobs of the tests import tests.integration.jobs

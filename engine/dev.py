@@ -117,7 +117,8 @@ class DevStack:
         settings = settings.with_(api_port=self.port, api_url=f"http://127.0.0.1:{self.port}")
         env = {**os.environ, **client_env, "KAFKABAN_BOOTSTRAP": settings.bootstrap or "",
                "KAFKABAN_DATABASE_URL": settings.database_url or "",
-               "KAFKABAN_API_PORT": str(self.port), "KAFKABAN_URL": settings.api_url, "KAFKABAN_API_HOST": settings.api_host, "KAFKABAN_DEV_STACK": "1",
+               "KAFKABAN_API_PORT": str(self.port), "KAFKABAN_URL": settings.api_url,
+               "KAFKABAN_API_HOST": settings.api_host, "KAFKABAN_DEV_STACK": "1",
                "KAFKABAN_SESSION_TIMEOUT_MS": os.environ.get("KAFKABAN_SESSION_TIMEOUT_MS", "6000"),
                "PYTHONUNBUFFERED": "1"}
         width = max(len(name) for name, _ in PARTS)

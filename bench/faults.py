@@ -59,6 +59,9 @@ def one(fault: str, executions: int, rate: float, outage: float, root: Path) -> 
         finally:
             run.close()
     step(f"{fault}: {'sound' if figures.sound else 'NOT SOUND'} {figures.row()}")
+    if not figures.sound:
+        for note in figures.notes:
+            step(f"{fault}:   {note}")
     return figures
 
 

@@ -309,11 +309,15 @@ class Run:
         topic = settings.executions_topic
         states: dict[str, ExecutionState | None] = {}
         endings: dict[str, set[str]] = defaultdict(set)  # distinct ending events (a re-read record is one)
+        highs = high_watermarks(settings, topic)
         for partition in partitions_of(settings, topic):
+            read = refused = 0
             for _offset, record_key, value, headers in read_records(settings, topic, partition):
+                read += 1
                 try:
                     event = admit(record_key, value, headers, key)
                 except Refused:
+                    refused += 1
                     continue
                 before = states.get(event.execution_id)
                 after = evolve(before, event)
@@ -323,6 +327,7 @@ class Run:
                         and after is before:
                     figures.stale_reports_rejected += 1
                 states[event.execution_id] = after
+            figures.notes.append(f"{topic}[{partition}]: read {read} of {highs.get(partition)} ({refused} refused)")
         for execution_id in self.accepted:
             state = states.get(execution_id)
             if state is None:

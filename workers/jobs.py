@@ -81,7 +81,7 @@ def command_launch(dispatch: DispatchJob, env: dict[str, str], workdir: Path) ->
     except (PropertyError, ParamSubstitutionError) as exc:
         raise JobSetupError(str(exc)) from exc
     env = {**env, **{k: v for k, v in exported.items() if not k.startswith("KAFKABAN_")}, **substituted.env}
-    return Launch(["/bin/sh", "-c", substituted.command], env, cwd)
+    return Launch(["/bin/sh", "-c", substituted.command], env, cwd or workdir)
 
 
 # Variables that shells, the dynamic loader and language runtimes read as code or as where to find code: a param

@@ -27,6 +27,8 @@ def test_plugin_types_run_and_unknown_types_fail_with_the_reason(stack: Stack, t
         assert [w["message"] for w in registered["warnings"]] == [
             "job type 'greet' is not built in (built in: command, noop, python, flow): it runs only on a worker "
             "with a plugin for it",
+            "${name} in who is not defined by any config or declared param: it must be given as a param at "
+            "submission",
             "job type 'spark' is not built in (built in: command, noop, python, flow): it runs only on a worker "
             "with a plugin for it"]
         execution = stack.wait_for(stack.submit("plugged", name="$(touch pwned)"), timeout=90)

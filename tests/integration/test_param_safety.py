@@ -42,8 +42,9 @@ nodes:
   - name: show
     type: command
     config:
-      command: printf '{"path_changed": "%s", "preload": "%s"}' "$([ "$PATH" = /nowhere ] && echo yes)" \
-        "${LD_PRELOAD:-}" > "$KAFKABAN_OUTPUT_FILE"
+      command: |
+        printf '{"path_changed": "%s", "preload": "%s"}' "$([ "$PATH" = /nowhere ] && echo yes)" \
+          "${LD_PRELOAD:-}" > "$KAFKABAN_OUTPUT_FILE"
 """, PATH="/nowhere", LD_PRELOAD=str(canary), BASH_ENV=str(canary))
     execution = stack.wait_for(execution_id)
     assert execution["status"] == "SUCCEEDED", execution["jobs"]

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# pgserver asks platformdirs for a runtime directory it never uses, which warns whenever XDG_RUNTIME_DIR is unset
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+
 _PR_SET_PDEATHSIG = 1
 try:  # looked up once here: the child between fork and exec must not load libraries (other threads may hold locks)
     _prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -123,10 +126,7 @@ class EmbeddedPostgres:
 def start_postgres(directory: Path | None = None) -> EmbeddedPostgres:
     """A private PostgreSQL listening on a unix socket in ``directory`` (a new temporary one by default)."""
     try:
-        with warnings.catch_warnings():
-            # it asks for a runtime directory at import and warns when XDG_RUNTIME_DIR is unset (it is not used)
-            warnings.simplefilter("ignore")
-            import pgserver  # type: ignore[import-untyped]
+        import pgserver  # type: ignore[import-untyped]
     except ImportError as exc:
         raise RuntimeError("the embedded database needs the pgserver package (pip install pgserver)") from exc
     owned = directory is None

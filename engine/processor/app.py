@@ -278,4 +278,5 @@ def run(settings: Settings) -> None:
     """Run one processor instance until SIGINT/SIGTERM."""
     app = create_app(settings)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+    worker.spinner = None  # its terminal spinner writes cursor escapes even when the output is not a terminal
     worker.execute_from_commandline()

@@ -20,6 +20,8 @@ import psutil
 
 from engine.embedded import free_port
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
@@ -41,6 +43,8 @@ class Dev:
     def __init__(self, port: int, data_dir: Path, *extra: str) -> None:
         self.env = {k: v for k, v in os.environ.items() if k not in ("KAFKABAN_BOOTSTRAP", "KAFKABAN_DATABASE_URL")}
         self.env["KAFKABAN_URL"] = f"http://127.0.0.1:{port}"
+        # run from another directory, it must still import the code under test
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         self.started = time.monotonic()
         self.cwd = data_dir.parent  # where a user would type the command: dev must leave nothing there
         self.process = subprocess.Popen(

@@ -35,8 +35,11 @@ def test_api_errors_are_json_with_the_right_status(stack: Stack):
     unknown = error_of(lambda: stack.api("POST", "/api/v1/executions", {"flow": "never-registered"}))
     assert unknown.status == 404 and "not registered" in unknown.message
     assert error_of(lambda: stack.api("POST", "/api/v1/executions", {})).status == 400
-    invalid = error_of(lambda: stack.register("nodes: [{name: a, type: shell}]"))
-    assert invalid.status == 422 and invalid.details[0]["message"].startswith("unknown job type")
+    invalid = error_of(lambda: stack.register("nodes: [{name: a, type: command}]"))
+    assert invalid.status == 422 and invalid.details[0]["message"] == "a command job needs config.command"
+    # a job type is resolved when the job runs, as in Azkaban: registering one no plugin provides only warns
+    warned = stack.register("nodes: [{name: a, type: shell}]")
+    assert warned["warnings"][0]["message"].startswith("job type 'shell' is not built in")
     too_big = error_of(lambda: stack.api("POST", "/api/v1/flows", raw=b"#" * (512 * 1024 + 1),
                                          content_type="text/yaml"))
     assert too_big.status == 413

@@ -87,6 +87,24 @@ class _Lexer:
                                          f"safely; its value {value[:40]!r} is not")
         return value
 
+    def expansion(self, reference: str) -> bool:
+        """A backtick or ``$(...)`` command, ``$((...))`` arithmetic, or a param (written as ``reference``
+        formatted with its variable's name) starting here: consumed, and True; else False."""
+        if self.at("`"):
+            self.take()
+            self.command("`")
+        elif self.at("$(("):
+            self.take(3)
+            self.arithmetic()
+        elif self.at("$("):
+            self.take(2)
+            self.command(")")
+        elif (name := self.param_here()) is not None:
+            self.out.append(reference.format(self.variable(name)))
+        else:
+            return False
+        return True
+
     # -- contexts -----------------------------------------------------------------------------------------------
 
     def command(self, closer: str | None) -> None:
@@ -107,14 +125,8 @@ class _Lexer:
                 if closer == "`":
                     return
                 self.command("`")
-            elif self.at("$(("):
-                self.take(3)
-                self.arithmetic()
-            elif self.at("$("):
-                self.take(2)
-                self.command(")")
-            elif (name := self.param_here()) is not None:
-                self.out.append(f'"${{{self.variable(name)}}}"')
+            elif self.expansion('"${{{}}}"'):
+                pass
             elif self.at("${"):
                 self.take(2)
                 self.command("}")
@@ -167,17 +179,8 @@ class _Lexer:
             elif c == '"':  # a quoted word inside ${VAR:-"..."}
                 self.take()
                 self.double_quoted('"')
-            elif c == "`":
-                self.take()
-                self.command("`")
-            elif self.at("$(("):
-                self.take(3)
-                self.arithmetic()
-            elif self.at("$("):
-                self.take(2)
-                self.command(")")
-            elif (name := self.param_here()) is not None:
-                self.out.append(f"${{{self.variable(name)}}}")
+            elif self.expansion("${{{}}}"):
+                pass
             elif self.at("${"):
                 self.take(2)
                 self.double_quoted("}")
@@ -255,18 +258,7 @@ class _Lexer:
             elif c == "\n":
                 self.take()
                 return
-            elif c == "`":
-                self.take()
-                self.command("`")
-            elif self.at("$(("):
-                self.take(3)
-                self.arithmetic()
-            elif self.at("$("):
-                self.take(2)
-                self.command(")")
-            elif (name := self.param_here()) is not None:
-                self.out.append(f"${{{self.variable(name)}}}")
-            else:
+            elif not self.expansion("${{{}}}"):
                 self.take()
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import pgserver  # type: ignore[import-untyped]
 import psycopg
 import yaml
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
 from engine.client import ApiFailure, ApiUnreachable
 from engine.clock import now_ms
@@ -230,8 +230,15 @@ class Run:
         projector's stored positions reach the log's end as it was then)."""
         settings = self.stack.settings
         topic = settings.executions_topic
-        ends = high_watermarks(settings, topic)
         deadline = time.monotonic() + timeout
+        while True:  # a broker just resumed may not know its partitions for a moment
+            try:
+                ends = high_watermarks(settings, topic)
+                break
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.2)
         while time.monotonic() < deadline:
             try:
                 with connect(settings.require_database(), settings.database_schema) as conn:

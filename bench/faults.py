@@ -81,6 +81,8 @@ def markdown(results: dict[str, Any]) -> str:
              "|" + " --- |" * len(COLUMNS)]
     for row in results["rows"]:
         lines.append("| " + " | ".join(cell(row[key]) for key, _ in COLUMNS) + " |")
+    if results.get("note"):
+        lines += ["", results["note"]]
     return "\n".join(lines + footer(results))
 
 

@@ -94,13 +94,17 @@ def _summary(spec: FlowSpec) -> dict[str, Any]:
     }
 
 
+def _read_file(path: Path) -> bytes:
+    """A file the user named; unreadable, it is a usage error (exit 2) saying why."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+
+
 def _flow_register(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        print(f"kafkaban: cannot read {path}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    raw = _read_file(path)
     answer = call(settings.api_url, "POST", f"/api/v1/flows?name={path.stem}", raw=raw, content_type="text/yaml")
     if args.json:
         _print_json(answer)
@@ -114,12 +118,7 @@ def _flow_register(args: argparse.Namespace, settings: Settings) -> int:
 # -- projects ---------------------------------------------------------------------------------------------------
 
 def _project_upload(args: argparse.Namespace, settings: Settings) -> int:
-    path = Path(args.archive)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        print(f"kafkaban: cannot read {path}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    data = _read_file(Path(args.archive))
     answer = call(settings.api_url, "POST", f"/api/v1/projects/{urllib.parse.quote(args.name, safe='')}",
                   raw=data, content_type="application/zip", timeout=600)
     if args.json:

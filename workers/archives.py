@@ -24,6 +24,7 @@ class ArchiveCache:
         self.directory = directory
         self.locks: dict[str, threading.Lock] = {}
         self.guard = threading.Lock()
+        self.verified: set[str] = set()  # cached files this process has checked: not hashed again per attempt
 
     def _lock(self, digest: str) -> threading.Lock:
         with self.guard:
@@ -35,7 +36,8 @@ class ArchiveCache:
         with self._lock(digest):  # one download per archive, however many attempts want it at once
             if path.exists():
                 data = path.read_bytes()
-                if hashlib.sha256(data).hexdigest() == digest:
+                if digest in self.verified or hashlib.sha256(data).hexdigest() == digest:
+                    self.verified.add(digest)
                     return data
                 path.unlink()  # damaged in the cache: fetch it again
             try:
@@ -51,10 +53,11 @@ class ArchiveCache:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
             os.replace(temporary, path)  # whole or absent, for the next reader
+            self.verified.add(digest)
             return data
 
     def unpack_into(self, digest: str, root: Path) -> None:
         try:
-            unpack(self.fetch(digest), root)
+            unpack(self.fetch(digest), root, digest)
         except ArchiveError as exc:
             raise ArchiveUnavailable(f"archive {digest} cannot be unpacked: {exc}") from exc

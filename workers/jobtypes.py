@@ -19,9 +19,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from engine.domain import javaprops
+from engine.domain.spec import JOB_TYPES as BUILT_IN
 
 log = logging.getLogger("kafkaban.worker")
-BUILT_IN = ("command", "noop", "python")
 ENTRY_POINT_GROUP = "kafkaban.jobtypes"
 ArgvPlugin = Callable[[Mapping[str, str]], list[str]]
 

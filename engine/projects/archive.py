@@ -79,8 +79,9 @@ def _mode(info: zipfile.ZipInfo) -> int:
     return (info.external_attr >> 16) & 0xFFFF if info.create_system == 3 else 0
 
 
-def open_archive(data: bytes) -> tuple[zipfile.ZipFile, Archive]:
-    """Check an uploaded archive; raises ArchiveError with every problem found."""
+def open_archive(data: bytes, digest: str | None = None) -> tuple[zipfile.ZipFile, Archive]:
+    """Check an uploaded archive; raises ArchiveError with every problem found. ``digest``: its sha256, when the
+    caller has already verified it (hashing 256 MiB again is not free)."""
     if len(data) > MAX_ARCHIVE_BYTES:
         raise ArchiveError([f"the archive is {len(data):,} bytes; at most {MAX_ARCHIVE_BYTES:,} are accepted"])
     try:
@@ -122,7 +123,7 @@ def open_archive(data: bytes) -> tuple[zipfile.ZipFile, Archive]:
         problems.append(f"the archive unpacks to {total:,} bytes; at most {MAX_UNPACKED_BYTES:,} are accepted")
     if problems:
         raise ArchiveError(problems)
-    return archive, Archive(hashlib.sha256(data).hexdigest(), len(data), tuple(entries))
+    return archive, Archive(digest or hashlib.sha256(data).hexdigest(), len(data), tuple(entries))
 
 
 def read_text(archive: zipfile.ZipFile, entry: Entry) -> str:
@@ -154,10 +155,10 @@ def _copy(archive: zipfile.ZipFile, entry: Entry, sink: io.BufferedIOBase | io.B
         raise ArchiveError([f"{entry.path}: a corrupt entry ({exc})"]) from exc
 
 
-def unpack(data: bytes, root: Path) -> Archive:
+def unpack(data: bytes, root: Path, digest: str | None = None) -> Archive:
     """Check ``data`` and unpack it into ``root`` (which must be empty or absent): every path stays inside, no
     entry is larger than its header says, and executable bits are kept."""
-    archive, checked = open_archive(data)
+    archive, checked = open_archive(data, digest)
     root.mkdir(parents=True, exist_ok=True)
     base = root.resolve()
     for entry in checked.entries:

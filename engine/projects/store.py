@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from projections.db import check_schema, connect
 
 
@@ -12,9 +10,8 @@ def archive_schema(views_schema: str) -> str:
     return check_schema(f"{views_schema}_archives")
 
 
-def put(url: str, views_schema: str, data: bytes) -> str:
-    """Keep ``data`` under its sha256 (once: storing it again changes nothing); returns the hash."""
-    digest = hashlib.sha256(data).hexdigest()
+def put(url: str, views_schema: str, digest: str, data: bytes) -> None:
+    """Keep ``data`` under ``digest``, its sha256 (once: storing it again changes nothing)."""
     schema = archive_schema(views_schema)
     with connect(url, schema) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -22,7 +19,6 @@ def put(url: str, views_schema: str, data: bytes) -> str:
                      "content bytea NOT NULL, stored_at timestamptz NOT NULL DEFAULT now())")
         conn.execute("INSERT INTO archives (sha256, size, content) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                      (digest, len(data), data))
-    return digest
 
 
 def get(url: str, views_schema: str, digest: str) -> bytes | None:

@@ -7,8 +7,8 @@ DirectoryFlowLoader reads them (mirrored by tests/unit/test_flow1.py on Azkaban'
 - A job is named after its file; ``type`` is required, ``dependencies`` is a comma-separated list.
 - Every job no other job depends on is a flow, named after it, holding its transitive dependencies (a job can be
   in several flows). ``type=flow`` with ``flow.name=F`` embeds flow F.
-- A job in a subdirectory runs there (``working.dir`` is its directory unless it sets one), so the relative paths
-  of its commands mean what they meant next to its file.
+- A job in a subdirectory runs there (``working.dir`` is its directory unless it sets one), as Azkaban's
+  ``FlowRunner.createJobRunner`` runs a job in its file's directory, so relative paths mean what they meant there.
 """
 
 from __future__ import annotations

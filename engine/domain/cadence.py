@@ -172,6 +172,31 @@ def next_fire(cadence: Cadence, timezone: str, after_ms: int, anchor_ms: int = 0
     return None
 
 
+def previous_fire(cadence: Cadence, timezone: str, before_ms: int, anchor_ms: int = 0) -> int | None:
+    """The last fire time strictly before ``before_ms`` and not before ``anchor_ms``, or None."""
+    if before_ms <= anchor_ms:
+        return None
+    if cadence.kind == "interval":
+        return anchor_ms + (before_ms - anchor_ms - 1) // cadence.interval_ms * cadence.interval_ms
+    tz = zone(timezone)
+    candidates = croniter(cadence.croniter_expr, local_time(before_ms, tz),
+                          second_at_beginning=cadence.seconds_first or None)
+    accept = _filter(cadence)
+    for _ in range(MAX_CANDIDATES):
+        try:
+            candidate: dt.datetime = candidates.get_prev(dt.datetime)
+        except CroniterBadDateError:
+            return None
+        if cadence.years is not None and candidate.year < cadence.years[0]:
+            return None
+        if not accept(candidate):
+            continue
+        instant = instant_of(candidate, tz)
+        if instant < before_ms:
+            return instant if instant >= anchor_ms else None
+    return None
+
+
 def fire_times(cadence: Cadence, timezone: str, after_ms: int, count: int, anchor_ms: int = 0,
                until_ms: int | None = None) -> list[int]:
     """Up to ``count`` fire times after ``after_ms`` (and not after ``until_ms``)."""

@@ -31,3 +31,18 @@ def unit_interval(seed: str) -> float:
 def command_id(kind: str, execution_id: str, job: str, attempt: int) -> str:
     """Id of a dispatch or kill command: the same command sent again carries the same id."""
     return str(uuid.uuid5(NAMESPACE, f"{kind}/{execution_id}/{job}/{attempt}"))
+
+
+def schedule_tick_id(schedule_id: str, logical_time: int) -> str:
+    """Id of a schedule's tick: one per (schedule, logical time), however often the processor writes it."""
+    return str(uuid.uuid5(NAMESPACE, f"tick/{schedule_id}/{logical_time}"))
+
+
+def run_ended_id(schedule_id: str, execution_id: str) -> str:
+    """Id of the record telling a schedule that one of its executions ended: one per execution."""
+    return str(uuid.uuid5(NAMESPACE, f"run-ended/{schedule_id}/{execution_id}"))
+
+
+def schedule_idempotency_key(schedule_id: str, logical_time: int, manual: bool = False) -> str:
+    """The idempotency key of the execution a schedule's tick (or manual trigger) starts."""
+    return f"schedule/{schedule_id}/{'manual' if manual else 'tick'}/{logical_time}"

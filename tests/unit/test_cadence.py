@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from engine.domain.cadence import CadenceError, fire_times, instant_of, next_fire, parse, zone
+from engine.domain.cadence import CadenceError, fire_times, instant_of, next_fire, parse, previous_fire, zone
 
 
 def ms(text: str) -> int:
@@ -140,3 +140,29 @@ def test_bad_expressions_say_what_is_wrong(expr: str, says: str) -> None:
 def test_an_unknown_time_zone_is_refused() -> None:
     with pytest.raises(CadenceError, match="unknown time zone 'Mars/Olympus'"):
         next_fire(parse("@daily"), "Mars/Olympus", 0)
+
+
+@pytest.mark.parametrize(("expr", "tz", "start"), [
+    ("0 30 2 * * ?", "Europe/Berlin", "2027-03-26T00:00:00"),
+    ("0 30 2 * * ?", "Europe/Berlin", "2027-10-29T00:00:00"),
+    ("0 * * * *", "America/New_York", "2027-11-06T22:00:00"),
+    ("*/15 * * * *", "America/New_York", "2027-03-14T00:00:00"),
+    ("0 0 2 LW * ?", "UTC", "2027-01-01T00:00:00"),
+    ("0 0 2 ? * 6L", "UTC", "2027-01-01T00:00:00"),
+])
+def test_previous_fire_walks_back_over_the_same_fire_times(expr: str, tz: str, start: str) -> None:
+    cadence = parse(expr)
+    after = instant_of(dt.datetime.fromisoformat(start), zone(tz))
+    forward = fire_times(cadence, tz, after, 12)
+    for earlier, later in zip(forward, forward[1:], strict=False):
+        assert previous_fire(cadence, tz, later) == earlier
+        assert previous_fire(cadence, tz, later + 1) == later
+
+
+def test_previous_fire_of_an_interval_and_the_anchor() -> None:
+    cadence = parse("every 10s")
+    assert previous_fire(cadence, "UTC", 35_000, 5_000) == 25_000
+    assert previous_fire(cadence, "UTC", 25_000, 5_000) == 15_000
+    assert previous_fire(cadence, "UTC", 5_000, 5_000) is None
+    assert previous_fire(parse("@hourly"), "UTC", ms("2027-01-01T05:30:00+00:00"),
+                         ms("2027-01-01T05:10:00+00:00")) is None

@@ -1,0 +1,138 @@
+"""evolve(state, event) -> state for schedules: applies one event, decides nothing.
+
+Each branch is guarded so that applying an event twice returns the very same state object: ticks and their
+decisions by logical time (a decision applies only to a tick still ``due`` or ``buffered``), run ends by
+execution id, and control events (update, pause, resume, trigger) by event id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from engine.domain.ids import schedule_idempotency_key
+from engine.domain.schedule import events as se
+from engine.domain.schedule.state import Run, ScheduleState
+
+State = ScheduleState | None
+Applier = Callable[[ScheduleState, se.ScheduleEvent, Any], ScheduleState]
+
+
+class MissingApplier(TypeError):
+    """A schedule event type has no evolve branch: a bug, never silently ignored."""
+
+
+def evolve(state: State, event: se.ScheduleEvent) -> State:
+    payload = event.payload
+    applier = APPLIERS.get(type(payload))
+    if applier is None:
+        raise MissingApplier(f"no evolve branch for {type(payload).__name__}")
+    if isinstance(payload, se.ScheduleCreated):
+        if state is not None:
+            return state
+        return ScheduleState(schedule_id=event.schedule_id, spec=payload.spec, created_at=event.occurred_at,
+                             created_by=payload.created_by, cursor=event.occurred_at, updated_at=event.occurred_at)
+    if state is None:
+        return None  # an event of a schedule never created changes nothing
+    return applier(state, event, payload)
+
+
+def fold(events: list[se.ScheduleEvent], state: State = None) -> State:
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def _control(apply: Applier) -> Applier:
+    """Control events apply once, by event id, and never to a deleted schedule."""
+    def guarded(state: ScheduleState, event: se.ScheduleEvent, p: Any) -> ScheduleState:
+        if state.deleted or event.event_id in state.seen:
+            return state
+        return apply(replace(state, seen=state.seen | {event.event_id}, updated_at=event.occurred_at), event, p)
+    return guarded
+
+
+def _updated(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleUpdated) -> ScheduleState:
+    return replace(state, spec=p.spec)
+
+
+def _paused(state: ScheduleState, event: se.ScheduleEvent, p: se.SchedulePaused) -> ScheduleState:
+    return replace(state, paused=True)
+
+
+def _resumed(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleResumed) -> ScheduleState:
+    return replace(state, paused=False)
+
+
+def _triggered(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTriggered) -> ScheduleState:
+    return replace(state, due=(*state.due, event.occurred_at))
+
+
+def _deleted(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleDeleted) -> ScheduleState:
+    if state.deleted:
+        return state
+    return replace(state, deleted=True, due=(), buffered=(), updated_at=event.occurred_at)
+
+
+def _tick(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTick) -> ScheduleState:
+    if p.logical_time <= state.cursor or not state.live:
+        return state
+    return replace(state, cursor=p.logical_time, due=(*state.due, p.logical_time))
+
+
+def _without(times: tuple[int, ...], tick: int) -> tuple[int, ...]:
+    index = times.index(tick)
+    return times[:index] + times[index + 1:]
+
+
+def _fired(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleFired) -> ScheduleState:
+    if p.logical_time in state.due:
+        due, buffered = _without(state.due, p.logical_time), state.buffered
+    elif p.logical_time in state.buffered:
+        due, buffered = state.due, _without(state.buffered, p.logical_time)
+    else:
+        return state
+    run = Run(p.execution_id, p.logical_time,
+              schedule_idempotency_key(state.schedule_id, p.logical_time, p.cause == "manual"))
+    return replace(state, due=due, buffered=buffered, running=(*state.running, run), fired=state.fired + 1,
+                   last_fired=run)
+
+
+def _skipped(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleSkipped) -> ScheduleState:
+    if p.logical_time in state.due:
+        return replace(state, due=_without(state.due, p.logical_time), cursor=max(state.cursor, p.through),
+                       skipped=state.skipped + 1)
+    if p.logical_time in state.buffered:
+        return replace(state, buffered=_without(state.buffered, p.logical_time), skipped=state.skipped + 1)
+    if p.logical_time > state.cursor:  # a range decided without a tick of its own (the ticks of a pause)
+        return replace(state, cursor=p.through, skipped=state.skipped + 1)
+    return state
+
+
+def _buffered(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleBuffered) -> ScheduleState:
+    if p.logical_time not in state.due:
+        return state
+    return replace(state, due=_without(state.due, p.logical_time), buffered=(*state.buffered, p.logical_time))
+
+
+def _run_ended(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleRunEnded) -> ScheduleState:
+    running = tuple(run for run in state.running if run.execution_id != p.execution_id)
+    if len(running) == len(state.running):
+        return state
+    return replace(state, running=running, last_status=p.status)
+
+
+APPLIERS: Mapping[type, Applier] = {
+    se.ScheduleCreated: lambda state, event, p: state,  # handled before dispatch: it creates the state
+    se.ScheduleUpdated: _control(_updated),
+    se.SchedulePaused: _control(_paused),
+    se.ScheduleResumed: _control(_resumed),
+    se.ScheduleTriggered: _control(_triggered),
+    se.ScheduleDeleted: _deleted,
+    se.ScheduleTick: _tick,
+    se.ScheduleFired: _fired,
+    se.ScheduleSkipped: _skipped,
+    se.ScheduleBuffered: _buffered,
+    se.ScheduleRunEnded: _run_ended,
+}

@@ -1,0 +1,76 @@
+"""One processing step for a schedule, as ``engine.domain.process`` is for an execution: apply the incoming event,
+then decide and apply everything it leads to; and the tick a schedule's timer writes when it is due."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from engine.domain.ids import derived_event_id, schedule_tick_id
+from engine.domain.schedule import events as se
+from engine.domain.schedule.commands import ScheduleCommand, StartExecution
+from engine.domain.schedule.evolve import State, evolve
+from engine.domain.schedule.react import react, start_command
+
+
+@dataclass(frozen=True)
+class Step:
+    state: State
+    changed: bool  # False: a duplicate, or an event of a schedule never created
+    events: list[se.ScheduleEvent] = field(default_factory=list)
+    commands: list[ScheduleCommand] = field(default_factory=list)
+
+
+def process(state: State, event: se.ScheduleEvent, now: int) -> Step:
+    applied = evolve(state, event)
+    if applied is state:
+        return Step(state, changed=False)
+    state = applied
+    derived: list[se.ScheduleEvent] = []
+    commands: list[ScheduleCommand] = []
+    pending: deque[se.ScheduleEvent] = deque([event])
+    while pending:
+        cause = pending.popleft()
+        if cause is not event:
+            applied = evolve(state, cause)
+            if applied is state:
+                continue
+            state = applied
+            derived.append(cause)
+        decisions = react(state, cause, now)
+        commands += decisions.commands
+        for index, payload in enumerate(decisions.events):
+            pending.append(se.ScheduleEvent(
+                event_id=derived_event_id(cause.event_id, index), schedule_id=cause.schedule_id, occurred_at=now,
+                producer="engine", payload=payload, causation_id=cause.event_id,
+                correlation_id=cause.correlation_id))
+    return Step(state, changed=True, events=derived, commands=commands)
+
+
+def next_due(state: State) -> tuple[int, int] | None:
+    """(logical time, when to write it) of the schedule's next tick, or None while it has none to come."""
+    if state is None or not state.live:
+        return None
+    tick = state.next_tick()
+    return None if tick is None else (tick, state.due_at(tick))
+
+
+def tick_event(state: State, logical_time: int, now: int) -> se.ScheduleEvent | None:
+    """The tick to write for ``logical_time``, or None when the schedule has moved on since it was armed."""
+    due = next_due(state)
+    if state is None or due is None or due[0] != logical_time:
+        return None
+    return se.ScheduleEvent(event_id=schedule_tick_id(state.schedule_id, logical_time),
+                            schedule_id=state.schedule_id, occurred_at=now, producer="engine",
+                            payload=se.ScheduleTick(logical_time))
+
+
+def recovery_commands(state: State) -> list[ScheduleCommand]:
+    """Starts to send again after taking a schedule over: its previous owner may have died between deciding a
+    run and starting it. Starting an execution is idempotent, so this is harmless when it had not."""
+    if state is None:
+        return []
+    return [start_command(state, run) for run in state.running]
+
+
+__all__ = ["StartExecution", "Step", "next_due", "process", "recovery_commands", "tick_event"]

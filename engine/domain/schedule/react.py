@@ -1,0 +1,149 @@
+"""react(state, event, now) -> decisions for schedules. ``state`` already has ``event`` applied; pure: time comes
+in as ``now`` (UTC ms).
+
+A tick is decided in two steps. Catch-up first: a tick is *missed* when a later tick is due already; ``latest``
+keeps only the latest missed tick, ``all`` keeps those within the window, ``none`` keeps none, and a tick that
+is the latest one due fires unless it is older than the window (``none``: than ``ON_TIME_MS``). Then overlap,
+when an execution of the schedule is still running: Temporal's policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.domain.cadence import parse, previous_fire
+from engine.domain.ids import execution_id_for_key, schedule_idempotency_key
+from engine.domain.schedule import events as se
+from engine.domain.schedule.commands import ScheduleCommand, StartExecution, StopExecution
+from engine.domain.schedule.state import Run, ScheduleState
+
+ON_TIME_MS = 60_000  # a tick decided within this of its time was not missed, whatever the catch-up policy
+MAX_BUFFERED = 1000
+
+
+@dataclass
+class Decisions:
+    events: list[se.Payload] = field(default_factory=list)
+    commands: list[ScheduleCommand] = field(default_factory=list)
+
+
+Reactor = Callable[[ScheduleState, se.ScheduleEvent, Any, int], Decisions]
+
+
+def react(state: ScheduleState | None, event: se.ScheduleEvent, now: int) -> Decisions:
+    if state is None:
+        return Decisions()
+    return REACTORS[type(event.payload)](state, event, event.payload, now)
+
+
+def run_id(state: ScheduleState, logical_time: int, cause: str) -> str:
+    """The one execution a tick (or a manual trigger) can start."""
+    key = schedule_idempotency_key(state.schedule_id, logical_time, cause == "manual")
+    return execution_id_for_key(state.spec.flow_name, key, state.spec.project)
+
+
+def _start(state: ScheduleState, logical_time: int, cause: str) -> Decisions:
+    return Decisions(events=[se.ScheduleFired(logical_time, run_id(state, logical_time, cause), cause)])
+
+
+def _overlap(state: ScheduleState, tick: int, cause: str) -> Decisions:
+    """Fire ``tick``, or what the overlap policy says while an execution is still running."""
+    policy = state.spec.overlap
+    if not state.running or policy == "allow_all":
+        return _start(state, tick, cause)
+    running = ", ".join(run.execution_id for run in state.running)
+    if policy == "skip":
+        return Decisions(events=[se.ScheduleSkipped(tick, tick, f"overlap skip: {running} still running")])
+    if policy == "buffer_one" and state.buffered:
+        return Decisions(events=[se.ScheduleSkipped(tick, tick, "overlap buffer_one: a tick is already waiting")])
+    if len(state.buffered) >= MAX_BUFFERED:
+        return Decisions(events=[se.ScheduleSkipped(tick, tick, f"overlap {policy}: {MAX_BUFFERED} ticks are "
+                                                                f"waiting already")])
+    if policy in ("buffer_one", "buffer_all"):
+        return Decisions(events=[se.ScheduleBuffered(tick)])
+    stops: list[ScheduleCommand] = [StopExecution(state.schedule_id, run.execution_id,
+                                                  f"schedule {state.schedule_id}: overlap {policy} at tick {tick}")
+                                    for run in state.running]
+    if policy == "cancel_other":  # the new run waits until the cancelled one has ended
+        return Decisions(events=[se.ScheduleBuffered(tick)], commands=stops)
+    decided = _start(state, tick, cause)  # terminate_other: the new run starts at once
+    decided.commands += stops
+    return decided
+
+
+def _on_tick(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTick, now: int) -> Decisions:
+    if p.logical_time not in state.due:
+        return Decisions()
+    tick, spec = p.logical_time, state.spec
+    cadence = parse(spec.cadence)
+    latest = previous_fire(cadence, spec.timezone, now + 1, state.anchor)  # the latest tick due by now
+    missed = latest is not None and latest > tick
+    window_start = now - spec.catchup_window_ms
+    if missed and spec.catchup in ("none", "latest"):
+        assert latest is not None
+        through = previous_fire(cadence, spec.timezone, latest, state.anchor) or tick
+        return Decisions(events=[se.ScheduleSkipped(tick, max(through, tick),
+                                                    f"missed (catch-up {spec.catchup}): a later tick is due")])
+    if missed and tick < window_start:
+        through = previous_fire(cadence, spec.timezone, window_start, state.anchor) or tick
+        return Decisions(events=[se.ScheduleSkipped(tick, max(through, tick),
+                                                    "missed: older than the catch-up window")])
+    late = now - state.due_at(tick)
+    if not missed and spec.catchup == "none" and late > ON_TIME_MS:
+        return Decisions(events=[se.ScheduleSkipped(tick, tick, "missed (catch-up none)")])
+    if not missed and late > max(spec.catchup_window_ms, ON_TIME_MS):
+        return Decisions(events=[se.ScheduleSkipped(tick, tick, "missed: older than the catch-up window")])
+    return _overlap(state, tick, "catchup" if missed or late > ON_TIME_MS else "schedule")
+
+
+def _on_triggered(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTriggered, now: int) -> Decisions:
+    if event.occurred_at not in state.due:
+        return Decisions()
+    return _overlap(state, event.occurred_at, "manual")
+
+
+def _on_fired(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleFired, now: int) -> Decisions:
+    run = state.last_fired
+    return Decisions(commands=[start_command(state, run)] if run is not None else [])
+
+
+def start_command(state: ScheduleState, run: Run) -> StartExecution:
+    return StartExecution(state.schedule_id, run.execution_id, run.logical_time, state.spec.flow,
+                          state.spec.version, state.spec.params, run.idempotency_key)
+
+
+def _on_run_ended(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleRunEnded, now: int) -> Decisions:
+    """A run ended: the first waiting tick starts once nothing runs."""
+    if not state.buffered or state.running or not state.live:
+        return Decisions()
+    return _start(state, state.buffered[0], "buffered")
+
+
+def _on_resumed(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleResumed, now: int) -> Decisions:
+    """The ticks that came while the schedule was paused start nothing; one event says which."""
+    first = state.next_tick()
+    if first is None or first > event.occurred_at:
+        return Decisions()
+    last = previous_fire(parse(state.spec.cadence), state.spec.timezone, event.occurred_at + 1, state.anchor)
+    return Decisions(events=[se.ScheduleSkipped(first, max(last or first, first), "paused")])
+
+
+def _nothing(state: ScheduleState, event: se.ScheduleEvent, p: Any, now: int) -> Decisions:
+    return Decisions()
+
+
+REACTORS: Mapping[type, Reactor] = {
+    se.ScheduleCreated: _nothing,  # its first tick comes from the processor's timers
+    se.ScheduleUpdated: _nothing,
+    se.SchedulePaused: _nothing,
+    se.ScheduleResumed: _on_resumed,
+    se.ScheduleDeleted: _nothing,
+    se.ScheduleTriggered: _on_triggered,
+    se.ScheduleTick: _on_tick,
+    se.ScheduleFired: _on_fired,
+    se.ScheduleSkipped: _nothing,
+    se.ScheduleBuffered: _nothing,
+    se.ScheduleRunEnded: _on_run_ended,
+}

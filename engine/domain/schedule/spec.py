@@ -1,0 +1,67 @@
+"""What a schedule says: which flow with which params, when (a cadence in a time zone, between start and end),
+and what to do with a tick that comes while a run is still going (overlap) or was missed (catch-up)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from engine.domain.cadence import CadenceError, parse, zone
+
+OVERLAP_POLICIES = ("skip", "buffer_one", "buffer_all", "cancel_other", "terminate_other", "allow_all")
+CATCHUP_POLICIES = ("none", "latest", "all")
+DEFAULT_CATCHUP_WINDOW_MS = 3_600_000
+MAX_CATCHUP_WINDOW_MS = 366 * 86_400_000
+MAX_JITTER_MS = 3_600_000
+MAX_PARAMS = 1000
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    flow: str  # a registered flow's name, or PROJECT/FLOW
+    cadence: str  # Unix or Quartz cron, a macro, or "every <duration>" (engine.domain.cadence)
+    timezone: str = "UTC"
+    params: Mapping[str, str] = field(default_factory=dict)
+    version: str | None = None  # pin: a definition hash (flows) or an archive sha256 (projects); None: the latest
+    start_at: int | None = None  # UTC ms; no tick before it (an interval counts from it)
+    end_at: int | None = None  # UTC ms; no tick after it
+    overlap: str = "skip"
+    catchup: str = "latest"
+    catchup_window_ms: int = DEFAULT_CATCHUP_WINDOW_MS
+    jitter_ms: int = 0  # each tick fires up to this much after its time, by a fixed amount per tick
+
+    @property
+    def project(self) -> str | None:
+        return self.flow.split("/", 1)[0] if "/" in self.flow else None
+
+    @property
+    def flow_name(self) -> str:
+        return self.flow.split("/", 1)[1] if "/" in self.flow else self.flow
+
+
+def spec_problems(spec: ScheduleSpec) -> list[str]:
+    """Everything wrong with ``spec``, each said in full; empty when it can be scheduled."""
+    problems: list[str] = []
+    if not spec.flow or not spec.flow.strip():
+        problems.append("flow: a flow name is required")
+    try:
+        parse(spec.cadence)
+    except CadenceError as exc:
+        problems.append(f"cron: {exc}")
+    try:
+        zone(spec.timezone)
+    except CadenceError as exc:
+        problems.append(f"timezone: {exc}")
+    if spec.overlap not in OVERLAP_POLICIES:
+        problems.append(f"overlap: {spec.overlap!r} is not one of {', '.join(OVERLAP_POLICIES)}")
+    if spec.catchup not in CATCHUP_POLICIES:
+        problems.append(f"catchup: {spec.catchup!r} is not one of {', '.join(CATCHUP_POLICIES)}")
+    if not 0 <= spec.catchup_window_ms <= MAX_CATCHUP_WINDOW_MS:
+        problems.append(f"catchup_window: must be between 0 and 366 days (got {spec.catchup_window_ms} ms)")
+    if not 0 <= spec.jitter_ms <= MAX_JITTER_MS:
+        problems.append(f"jitter: must be between 0 and 1 hour (got {spec.jitter_ms} ms)")
+    if spec.start_at is not None and spec.end_at is not None and spec.end_at <= spec.start_at:
+        problems.append("end: must be after start")
+    if len(spec.params) > MAX_PARAMS:
+        problems.append(f"params: at most {MAX_PARAMS}")
+    return problems

@@ -1,0 +1,287 @@
+"""The schedule core: fold equals live state, duplicates change nothing, every event has an applier, and the
+catch-up and overlap decisions, run on a simulated clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from engine.domain.ids import execution_id_for_key
+from engine.domain.schedule import events as se
+from engine.domain.schedule.commands import ScheduleCommand, StartExecution, StopExecution
+from engine.domain.schedule.evolve import APPLIERS, MissingApplier, evolve, fold
+from engine.domain.schedule.process import next_due, process, recovery_commands, tick_event
+from engine.domain.schedule.react import REACTORS
+from engine.domain.schedule.spec import ScheduleSpec, spec_problems
+from engine.domain.schedule.state import ScheduleState
+
+MIN = 60_000
+T0 = round(dt.datetime(2027, 1, 4, 9, 0, 30, tzinfo=dt.UTC).timestamp() * 1000)  # half a minute past 09:00
+
+
+def at_minute(n: int) -> int:
+    return T0 - 30_000 + n * MIN  # n minutes after 09:00
+
+
+class Sim:
+    """A schedule driven the way the processor drives it: ticks written when due and read back."""
+
+    def __init__(self, spec: ScheduleSpec, created_at: int = T0) -> None:
+        self.state: ScheduleState | None = None
+        self.log: list[se.ScheduleEvent] = []
+        self.commands: list[ScheduleCommand] = []
+        self.put(se.ScheduleCreated(spec, "tests"), created_at)
+
+    def put(self, payload: se.Payload, at: int, producer: str = "api") -> None:
+        self.read(se.ScheduleEvent(str(uuid.uuid4()), "nightly", at, producer, payload))
+
+    def read(self, event: se.ScheduleEvent) -> None:
+        step = process(self.state, event, event.occurred_at)
+        self.log.append(event)
+        self.log += step.events
+        self.commands += step.commands
+        self.state = step.state
+
+    def run_until(self, now: int) -> None:
+        """A processor that was up all along: each tick is written when it is due."""
+        while (due := next_due(self.state)) is not None and due[1] <= now:
+            event = tick_event(self.state, due[0], due[1])
+            assert event is not None
+            self.read(event)
+
+    def end(self, execution_id: str, at: int, status: str = "SUCCEEDED") -> None:
+        run = next(r for r in self.state.running if r.execution_id == execution_id)
+        self.put(se.ScheduleRunEnded(execution_id, run.logical_time, status), at, "engine")
+
+    def of(self, kind: type) -> list:
+        return [e.payload for e in self.log if isinstance(e.payload, kind)]
+
+    def started(self) -> list[StartExecution]:
+        return [c for c in self.commands if isinstance(c, StartExecution)]
+
+
+def every_minute(**changes: object) -> ScheduleSpec:
+    return replace(ScheduleSpec(flow="etl", cadence="* * * * *", params={"day": "today"}), **changes)
+
+
+def test_a_schedule_fires_once_per_tick_with_the_tick_in_the_execution_id() -> None:
+    sim = Sim(every_minute(overlap="allow_all"))
+    sim.run_until(at_minute(5))
+    fired = sim.of(se.ScheduleFired)
+    assert [f.logical_time for f in fired] == [at_minute(n) for n in range(1, 6)]
+    assert {f.cause for f in fired} == {"schedule"}
+    for f in fired:
+        assert f.execution_id == execution_id_for_key("etl", f"schedule/nightly/tick/{f.logical_time}")
+    assert [c.execution_id for c in sim.started()] == [f.execution_id for f in fired]
+    assert sim.started()[0].params == {"day": "today"}
+
+
+def test_fold_equals_live_state_and_every_event_applied_twice_changes_nothing() -> None:
+    sim = Sim(every_minute(overlap="buffer_one"))
+    sim.run_until(at_minute(1))
+    sim.run_until(at_minute(3))  # a run is going: the second tick waits, the third is skipped
+    sim.end(sim.state.running[0].execution_id, at_minute(3) + 1)
+    sim.put(se.SchedulePaused("ops", "maintenance"), at_minute(3) + 2)
+    sim.put(se.ScheduleUpdated(every_minute(overlap="allow_all", params={"day": "later"}), "ops"), at_minute(4))
+    sim.put(se.ScheduleResumed("ops"), at_minute(6) + 5)
+    sim.put(se.ScheduleTriggered("ops"), at_minute(6) + 6)
+    sim.run_until(at_minute(8))
+    sim.put(se.ScheduleDeleted("ops"), at_minute(8) + 1)
+    assert {type(e.payload) for e in sim.log} == set(APPLIERS)  # the scenario holds every kind of event
+    assert fold(sim.log) == sim.state
+    state = sim.state
+    for event in sim.log:
+        assert evolve(state, event) is state, event
+    again = fold(sim.log + sim.log)
+    assert again == sim.state
+
+
+def test_every_event_type_has_an_applier_and_a_reactor() -> None:
+    assert set(APPLIERS) == set(se.PAYLOAD_TYPES.values()) == set(REACTORS)
+
+    class Unknown:
+        pass
+
+    with pytest.raises(MissingApplier):
+        evolve(None, se.ScheduleEvent("x", "s", 0, "api", Unknown()))  # type: ignore[arg-type]
+
+
+def test_a_tick_decided_twice_starts_one_execution() -> None:
+    sim = Sim(every_minute())
+    due = next_due(sim.state)
+    assert due is not None
+    tick = tick_event(sim.state, due[0], due[1])
+    assert tick is not None
+    sim.read(tick)
+    sim.read(tick)  # a second processor instance, or the same tick written again after a crash
+    assert len(sim.of(se.ScheduleFired)) == 1 and len(sim.started()) == 1
+    assert tick_event(sim.state, due[0], due[1] + 5) is None  # and it is not armed again
+
+
+# -- overlap -----------------------------------------------------------------------------------------------------
+
+def test_overlap_skip_skips_the_tick_while_a_run_goes_on() -> None:
+    sim = Sim(every_minute())
+    sim.run_until(at_minute(2))
+    first = sim.of(se.ScheduleFired)[0]
+    assert [s.reason for s in sim.of(se.ScheduleSkipped)] == [f"overlap skip: {first.execution_id} still running"]
+    sim.end(first.execution_id, at_minute(2) + 10)
+    sim.run_until(at_minute(3))
+    assert len(sim.of(se.ScheduleFired)) == 2
+
+
+@pytest.mark.parametrize(("policy", "waiting"), [("buffer_one", 1), ("buffer_all", 3)])
+def test_buffered_ticks_start_one_after_another_as_runs_end(policy: str, waiting: int) -> None:
+    sim = Sim(every_minute(overlap=policy))
+    sim.run_until(at_minute(4))
+    assert len(sim.of(se.ScheduleFired)) == 1
+    assert len(sim.state.buffered) == waiting
+    for n in range(waiting):
+        sim.end(sim.state.running[0].execution_id, at_minute(4) + n + 1)
+        assert len(sim.state.running) == 1
+    fired = sim.of(se.ScheduleFired)
+    assert [f.cause for f in fired] == ["schedule"] + ["buffered"] * waiting
+    assert [f.logical_time for f in fired] == [at_minute(n) for n in range(1, 2 + waiting)]
+
+
+def test_cancel_other_stops_the_running_one_and_starts_when_it_has_ended() -> None:
+    sim = Sim(every_minute(overlap="cancel_other"))
+    sim.run_until(at_minute(2))
+    first = sim.of(se.ScheduleFired)[0]
+    stops = [c for c in sim.commands if isinstance(c, StopExecution)]
+    assert [s.execution_id for s in stops] == [first.execution_id] and len(sim.of(se.ScheduleFired)) == 1
+    sim.end(first.execution_id, at_minute(2) + 3, "CANCELLED")
+    assert [f.logical_time for f in sim.of(se.ScheduleFired)] == [at_minute(1), at_minute(2)]
+
+
+def test_terminate_other_stops_the_running_one_and_starts_at_once() -> None:
+    sim = Sim(every_minute(overlap="terminate_other"))
+    sim.run_until(at_minute(2))
+    assert len(sim.of(se.ScheduleFired)) == 2 and len(sim.state.running) == 2
+    assert [c.execution_id for c in sim.commands if isinstance(c, StopExecution)] == \
+        [sim.of(se.ScheduleFired)[0].execution_id]
+
+
+def test_allow_all_runs_alongside() -> None:
+    sim = Sim(every_minute(overlap="allow_all"))
+    sim.run_until(at_minute(3))
+    assert len(sim.state.running) == 3 and sim.of(se.ScheduleSkipped) == []
+
+
+# -- catch-up ----------------------------------------------------------------------------------------------------
+
+def down_then_back(spec: ScheduleSpec, back_at: int) -> Sim:
+    """The processor was away from minute 1 to ``back_at``: ticks are first written when it is back."""
+    sim = Sim(spec)
+    due = next_due(sim.state)
+    while due is not None and due[1] <= back_at:
+        event = tick_event(sim.state, due[0], back_at)
+        assert event is not None
+        sim.read(event)
+        if sim.state.running:
+            sim.end(sim.state.running[0].execution_id, back_at)
+        due = next_due(sim.state)
+    return sim
+
+
+def test_catchup_latest_fires_the_latest_missed_tick_and_skips_the_rest_in_one_event() -> None:
+    sim = down_then_back(every_minute(catchup="latest"), at_minute(10) + 20_000)
+    assert [(s.logical_time, s.through) for s in sim.of(se.ScheduleSkipped)] == [(at_minute(1), at_minute(9))]
+    assert [(f.logical_time, f.cause) for f in sim.of(se.ScheduleFired)] == [(at_minute(10), "schedule")]
+
+
+def test_catchup_all_fires_every_missed_tick_within_the_window() -> None:
+    sim = down_then_back(every_minute(catchup="all", catchup_window_ms=5 * MIN), at_minute(10) + 20_000)
+    skipped = sim.of(se.ScheduleSkipped)
+    assert [(s.logical_time, s.through, s.reason) for s in skipped] == [
+        (at_minute(1), at_minute(5), "missed: older than the catch-up window")]
+    fired = sim.of(se.ScheduleFired)
+    assert [f.logical_time for f in fired] == [at_minute(n) for n in range(6, 11)]
+    assert [f.cause for f in fired] == ["catchup"] * 4 + ["schedule"]
+
+
+def test_catchup_none_fires_nothing_that_was_missed() -> None:
+    sim = down_then_back(every_minute(catchup="none"), at_minute(10) + 20_000)
+    # the latest tick is read 20 s late, which is on time; the nine before it were missed
+    assert [f.logical_time for f in sim.of(se.ScheduleFired)] == [at_minute(10)]
+    assert [(s.logical_time, s.through) for s in sim.of(se.ScheduleSkipped)] == [(at_minute(1), at_minute(9))]
+    sim = down_then_back(every_minute(catchup="none", cadence="*/5 * * * *"), at_minute(13))
+    assert sim.of(se.ScheduleFired) == []
+    assert [(s.logical_time, s.through) for s in sim.of(se.ScheduleSkipped)] == [
+        (at_minute(5), at_minute(5)), (at_minute(10), at_minute(10))]
+
+
+def test_a_late_single_tick_outside_the_window_is_skipped() -> None:
+    sim = down_then_back(every_minute(cadence="0 0 * * *", catchup="latest", catchup_window_ms=MIN),
+                         at_minute(15 * 60 + 30))  # the midnight tick, read 15.5 hours late
+    assert sim.of(se.ScheduleFired) == []
+    assert [s.reason for s in sim.of(se.ScheduleSkipped)] == ["missed: older than the catch-up window"]
+
+
+# -- control -----------------------------------------------------------------------------------------------------
+
+def test_pause_resume_and_delete() -> None:
+    sim = Sim(every_minute(overlap="allow_all"))
+    sim.run_until(at_minute(1))
+    sim.put(se.SchedulePaused("ops"), at_minute(1) + 1)
+    assert next_due(sim.state) is None
+    sim.run_until(at_minute(5))
+    sim.put(se.ScheduleResumed("ops"), at_minute(5) + 10_000)
+    assert [(s.logical_time, s.through, s.reason) for s in sim.of(se.ScheduleSkipped)] == [
+        (at_minute(2), at_minute(5), "paused")]
+    sim.run_until(at_minute(6))
+    assert [f.logical_time for f in sim.of(se.ScheduleFired)] == [at_minute(1), at_minute(6)]
+    sim.put(se.ScheduleDeleted("ops"), at_minute(6) + 1)
+    assert next_due(sim.state) is None
+    sim.run_until(at_minute(20))
+    assert len(sim.of(se.ScheduleFired)) == 2
+
+
+def test_a_manual_trigger_fires_now_under_its_own_key() -> None:
+    sim = Sim(every_minute())
+    sim.put(se.ScheduleTriggered("ops"), T0 + 5)
+    fired = sim.of(se.ScheduleFired)
+    assert [(f.logical_time, f.cause) for f in fired] == [(T0 + 5, "manual")]
+    assert fired[0].execution_id == execution_id_for_key("etl", f"schedule/nightly/manual/{T0 + 5}")
+    assert recovery_commands(sim.state) == sim.started()
+
+
+def test_start_and_end_bound_the_ticks() -> None:
+    sim = Sim(every_minute(overlap="allow_all", start_at=at_minute(3), end_at=at_minute(5)))
+    sim.run_until(at_minute(30))
+    assert [f.logical_time for f in sim.of(se.ScheduleFired)] == [at_minute(3), at_minute(4), at_minute(5)]
+    assert next_due(sim.state) is None
+
+
+def test_an_interval_counts_from_the_start() -> None:
+    sim = Sim(every_minute(cadence="every 90s", overlap="allow_all", start_at=T0 + 1000))
+    sim.run_until(T0 + 1000 + 3 * 90_000)
+    assert [f.logical_time - T0 - 1000 for f in sim.of(se.ScheduleFired)] == [0, 90_000, 180_000, 270_000]
+
+
+def test_jitter_delays_each_tick_by_its_own_fixed_amount_and_keeps_its_logical_time() -> None:
+    sim = Sim(every_minute(overlap="allow_all", jitter_ms=20_000))
+    delays = set()
+    for n in range(1, 6):
+        due = next_due(sim.state)
+        assert due is not None and due[0] == at_minute(n)
+        delays.add(due[1] - due[0])
+        assert 0 <= due[1] - due[0] < 20_000
+        sim.run_until(due[1])
+    assert len(delays) > 1
+
+
+@pytest.mark.parametrize(("changes", "says"), [
+    ({"cadence": "61 * * * *"}, "cron:"),
+    ({"timezone": "Mars/Olympus"}, "timezone: unknown time zone"),
+    ({"overlap": "sometimes"}, "overlap: 'sometimes' is not one of"),
+    ({"catchup": "maybe"}, "catchup: 'maybe' is not one of"),
+    ({"start_at": 10, "end_at": 5}, "end: must be after start"),
+    ({"jitter_ms": -1}, "jitter:"),
+])
+def test_a_bad_spec_says_what_is_wrong(changes: dict, says: str) -> None:
+    assert any(says in p for p in spec_problems(every_minute(**changes)))
+    assert spec_problems(every_minute()) == []

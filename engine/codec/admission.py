@@ -15,7 +15,9 @@ from collections.abc import Iterable, Mapping
 
 from engine.codec.errors import DecodeError
 from engine.codec.records import decode_event
+from engine.codec.schedule_records import decode_schedule_event
 from engine.domain import events as ev
+from engine.domain.schedule import events as se
 
 ENGINE_MAC_HEADER = "kafkaban.engine-mac"
 
@@ -54,10 +56,29 @@ def admit(key: bytes | None, value: bytes | None, headers: Headers, signing_key:
         raise Refused(exc.reason) from exc
     if key is not None and key != event.execution_id.encode():
         raise Refused(f"record key {key!r} differs from execution_id {event.execution_id!r}")
+    _check_producer(event, value, headers, signing_key, ev.DECIDED_BY_ENGINE)
+    return event
+
+
+def admit_schedule(key: bytes | None, value: bytes | None, headers: Headers, signing_key: bytes,
+                   registry_url: str | None = None) -> se.ScheduleEvent:
+    """The schedule event a record of the schedules topic holds, or Refused: the same rule as for executions
+    (decodes, key is the schedule id, engine records signed, engine-only decisions from the engine only)."""
+    try:
+        event = decode_schedule_event(value or b"", registry_url)
+    except DecodeError as exc:
+        raise Refused(exc.reason) from exc
+    if key is not None and key != event.schedule_id.encode():
+        raise Refused(f"record key {key!r} differs from schedule_id {event.schedule_id!r}")
+    _check_producer(event, value, headers, signing_key, se.DECIDED_BY_ENGINE)
+    return event
+
+
+def _check_producer(event: ev.Event | se.ScheduleEvent, value: bytes | None, headers: Headers, signing_key: bytes,
+                    engine_only: tuple[type, ...]) -> None:
     if event.producer == "engine":
         mac = header(headers, ENGINE_MAC_HEADER)
         if mac is None or not hmac.compare_digest(mac, engine_mac(value or b"", signing_key)):
             raise Refused(f"{event.type} {event.event_id} claims producer=engine but is not signed by the engine")
-    elif isinstance(event.payload, ev.DECIDED_BY_ENGINE):
+    elif isinstance(event.payload, engine_only):
         raise Refused(f"{event.type} is decided by the engine only; producer {event.producer!r} may not write it")
-    return event

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 
@@ -154,7 +155,7 @@ def test_previous_fire_walks_back_over_the_same_fire_times(expr: str, tz: str, s
     cadence = parse(expr)
     after = instant_of(dt.datetime.fromisoformat(start), zone(tz))
     forward = fire_times(cadence, tz, after, 12)
-    for earlier, later in zip(forward, forward[1:], strict=False):
+    for earlier, later in itertools.pairwise(forward):
         assert previous_fire(cadence, tz, later) == earlier
         assert previous_fire(cadence, tz, later + 1) == later
 

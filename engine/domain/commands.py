@@ -1,4 +1,4 @@
-"""Commands the engine sends to workers, decided by ``react`` next to the events it appends."""
+"""Commands the engine sends to workers (and to schedules), decided by ``react`` next to the events it appends."""
 
 from __future__ import annotations
 
@@ -39,4 +39,16 @@ class KillJob:
     worker_id: str | None = None  # only this worker's copy (one that started an attempt already claimed); None: any
 
 
-Command = DispatchJob | KillJob
+@dataclass(frozen=True)
+class ReportRunEnded:
+    """Tell a schedule that an execution it started has ended; goes to ``<prefix>.schedules``, keyed by the
+    schedule, so that its overlap policy learns it whichever processor owns it."""
+
+    schedule_id: str
+    execution_id: str
+    logical_time: int
+    status: str
+    detail: str | None = None
+
+
+Command = DispatchJob | KillJob | ReportRunEnded

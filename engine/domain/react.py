@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.domain import conditions
 from engine.domain import events as ev
-from engine.domain.commands import Command, DispatchJob, KillJob
+from engine.domain.commands import Command, DispatchJob, KillJob, ReportRunEnded
 from engine.domain.ids import execution_id_for_key, unit_interval
 from engine.domain.spec import JobSpec
 from engine.domain.state import ExecutionState, ExecutionStatus, JobState, JobStatus
@@ -235,13 +235,22 @@ def _on_cancel_requested(state: ExecutionState, event: ev.Event, p: ev.CancelReq
     return out
 
 
+def _on_ended(state: ExecutionState, event: ev.Event, p: Any, now: int) -> Decisions:
+    """An execution a schedule started tells the schedule it has ended (its overlap policy waits for that)."""
+    if state.schedule_id is None or state.logical_time is None:
+        return Decisions()
+    detail = ("; ".join(state.errors) or None) if isinstance(p, ev.ExecutionRejected) else None
+    return Decisions(commands=[ReportRunEnded(state.schedule_id, state.execution_id, state.logical_time,
+                                              state.status.value, detail)])
+
+
 def _nothing(state: ExecutionState, event: ev.Event, p: Any, now: int) -> Decisions:
     return Decisions()
 
 
 REACTORS: Mapping[type, Reactor] = {
     ev.ExecutionSubmitted: _on_submitted,
-    ev.ExecutionRejected: _nothing,
+    ev.ExecutionRejected: _on_ended,
     ev.JobQueued: _on_queued,
     ev.JobDispatched: _nothing,  # the DispatchJob command went out with the decision to dispatch
     ev.JobStarted: _on_started,
@@ -253,7 +262,7 @@ REACTORS: Mapping[type, Reactor] = {
     ev.JobSkipped: _on_job_ended,
     ev.JobCancelled: _on_job_ended,
     ev.CancelRequested: _on_cancel_requested,
-    ev.ExecutionSucceeded: _nothing,
-    ev.ExecutionFailed: _nothing,
-    ev.ExecutionCancelled: _nothing,
+    ev.ExecutionSucceeded: _on_ended,
+    ev.ExecutionFailed: _on_ended,
+    ev.ExecutionCancelled: _on_ended,
 }

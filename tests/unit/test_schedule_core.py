@@ -7,7 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from engine.domain import events as ev
+from engine.domain.commands import ReportRunEnded
 from engine.domain.ids import execution_id_for_key
+from engine.domain.loader import load_flow
+from engine.domain.process import process as process_execution
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import StopExecution
 from engine.domain.schedule.evolve import APPLIERS, MissingApplier, evolve, fold
@@ -239,3 +243,26 @@ def test_jitter_delays_each_tick_by_its_own_fixed_amount_and_keeps_its_logical_t
 def test_a_bad_spec_says_what_is_wrong(changes: dict, says: str) -> None:
     assert any(says in p for p in spec_problems(every_minute(**changes)))
     assert spec_problems(every_minute()) == []
+
+
+# -- the way back: an execution a schedule started reports its end ------------------------------------------------
+
+def test_an_execution_started_by_a_schedule_reports_its_end_to_the_schedule() -> None:
+    spec = load_flow("name: etl\nnodes:\n  - name: a\n    type: noop\n")
+
+    def run(schedule_id: str | None, params: dict[str, str]) -> list:
+        submitted = ev.Event("e1", "x1", T0, "scheduler", ev.ExecutionSubmitted(
+            "etl", spec.version_hash(), spec, params=params, schedule_id=schedule_id,
+            logical_time=T0 if schedule_id else None))
+        step = process_execution(None, submitted, T0)
+        commands = list(step.commands)
+        started = process_execution(step.state, ev.Event("e2", "x1", T0, "worker", ev.JobStarted("a", 1, "w")), T0)
+        done = process_execution(started.state, ev.Event("e3", "x1", T0, "worker",
+                                                         ev.JobSucceeded("a", 1, worker_id="w")), T0)
+        return commands + started.commands + done.commands
+
+    assert [c for c in run("nightly", {}) if isinstance(c, ReportRunEnded)] == [
+        ReportRunEnded("nightly", "x1", T0, "SUCCEEDED")]
+    assert [c for c in run(None, {}) if isinstance(c, ReportRunEnded)] == []
+    rejected = [c for c in run("nightly", {"command": "x"}) if isinstance(c, ReportRunEnded)]
+    assert [(c.status, "command" in (c.detail or "")) for c in rejected] == [("REJECTED", True)]

@@ -12,6 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.cli_common import EXIT_FAILED, EXIT_OK, EXIT_STILL_RUNNING, EXIT_USAGE
+from engine.cli_common import params as _params
+from engine.cli_common import print_json as _print_json
+from engine.cli_schedules import add_schedule_commands
 from engine.client import ApiFailure, ApiUnreachable, call, stream
 from engine.clock import iso_from_ms
 from engine.config import VERIFY_MAX_LAG, ConfigError, Settings
@@ -20,7 +24,6 @@ from engine.domain.spec import FlowSpec
 from engine.domain.state import EXECUTION_TERMINAL, ExecutionStatus
 from engine.kafka_dist import BrokerUnavailable
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STILL_RUNNING = 0, 1, 2, 3
 USAGE_STATUSES = (400, 404, 413, 422)  # the request was wrong; anything else (409: it ended already) is a failure
 
 
@@ -44,10 +47,6 @@ def _with_dev_stack(settings: Settings) -> Settings:
         return settings  # not a dev stack: the require_ checks say what to set
     return settings.with_(bootstrap=settings.bootstrap or found.get("bootstrap"),
                           database_url=settings.database_url or found.get("database_url"))
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True))
 
 
 # -- flows ------------------------------------------------------------------------------------------------------
@@ -152,16 +151,6 @@ def _projects(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # -- executions -------------------------------------------------------------------------------------------------
-
-def _params(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"-p takes key=value, got {pair!r}")
-        out[key] = value
-    return out
-
 
 def _submit(args: argparse.Namespace, settings: Settings) -> int:
     try:
@@ -448,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     projects.add_argument("name", nargs="?")
     projects.add_argument("--json", action="store_true")
     projects.set_defaults(handler=_projects)
+
+    add_schedule_commands(commands)
 
     submit = commands.add_parser("submit", help="run a registered flow (by name) or a flow file")
     submit.add_argument("flow", metavar="FLOW_NAME_OR_FILE")

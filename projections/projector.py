@@ -14,11 +14,12 @@ import psycopg
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from engine.codec import DecodeError, codec
-from engine.codec.admission import Refused, admit
+from engine.codec.admission import Refused, admit, admit_schedule
 from engine.config import Settings
 from engine.kafka import consumer_config, ensure_topics
 from projections.db import connect, migrate
 from projections.health import ProjectorHealth
+from projections.schedule_writer import ScheduleWriter
 from projections.writer import ExecutionWriter, write_dead_letter, write_definition, write_log_line, write_worker
 
 log = logging.getLogger("kafkaban.projector")
@@ -33,9 +34,10 @@ class Projector:
         self.batch_size = batch_size
         self.stopping = threading.Event()
         self.writer = ExecutionWriter()
+        self.schedule_writer = ScheduleWriter()
         self.signing_key = settings.signing_key()
         self.topics = [settings.executions_topic, settings.definitions_topic, settings.deadletter_topic,
-                       settings.logs_topic, settings.heartbeats_topic]
+                       settings.logs_topic, settings.heartbeats_topic, settings.schedules_topic]
         # next offset of each partition as this projector last committed it; when the stored one differs, someone
         # else (a rebuild swapping in fresh tables) moved it, and the projector follows
         self.committed: dict[tuple[str, int], int] = {}
@@ -161,6 +163,14 @@ class Projector:
                         pass  # the engine dead-letters it; the deadletters view shows it
                     else:
                         executions.append((event, key[0], key[1], message.offset()))
+                elif key[0] == self.settings.schedules_topic:
+                    try:
+                        schedule_event = admit_schedule(message.key(), message.value(), message.headers(),
+                                                        self.signing_key, self.settings.schema_registry_url)
+                    except Refused:
+                        pass  # dead-lettered by the engine, as for executions
+                    else:
+                        self.schedule_writer.write(conn, schedule_event, key[1], message.offset())
                 else:
                     self._apply_one(conn, message)
                 positions[key] = message.offset() + 1
@@ -174,10 +184,12 @@ class Projector:
         except Exception:
             conn.rollback()
             self.writer.forget()  # the cache may hold states of events that were rolled back
+            self.schedule_writer.forget()
             raise
         self.committed.update(positions)
         if seeks:
             self.writer.forget()
+            self.schedule_writer.forget()
             for (topic, partition), offset in seeks.items():
                 log.warning("position of %s[%s] moved to %s (tables rebuilt); following", topic, partition, offset)
                 self.committed[(topic, partition)] = offset

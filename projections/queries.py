@@ -81,8 +81,8 @@ def list_executions(conn: psycopg.Connection, status: str | None = None, flow: s
         after_time, after_id = decode_cursor(cursor)
         where.append("(submitted_at, execution_id) < (%s, %s)")
         args += [after_time, after_id]
-    sql = ("SELECT execution_id, flow_name, version, status, submitter, schedule_id, submitted_at, started_at, "
-           "ended_at FROM executions")
+    sql = ("SELECT execution_id, flow_name, version, status, submitter, schedule_id, logical_time, submitted_at, "
+           "started_at, ended_at FROM executions")
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY submitted_at DESC, execution_id DESC LIMIT %s"

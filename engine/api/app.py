@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 
 from engine.api.errors import ApiError
 from engine.api.projects import add_project_routes
+from engine.api.schedules import add_schedule_routes
 from engine.api.waiting import FollowerLimit, ProjectedPositions, TooManyFollowers
 from engine.clock import now_ms
 from engine.codec import codec, encode_event
@@ -324,6 +325,7 @@ def create_app(settings: Settings) -> FastAPI:
         return spec
 
     add_project_routes(app, settings, db, writer.produce, wait_projected)
+    add_schedule_routes(app, settings, db, writer.produce, wait_projected)
 
     @app.get("/api/v1/executions")
     async def list_executions(status: str | None = None, flow: str | None = None, since: dt.datetime | None = None,

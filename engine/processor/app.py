@@ -1,4 +1,5 @@
-"""The faust app: agents on the executions and heartbeats topics, a timer that fires deadlines.
+"""The faust app: agents on the executions and heartbeats topics, a timer that fires deadlines, and the schedules
+(``engine.processor.schedules``).
 
 at_least_once by default with an idempotent fold (a re-delivered event changes nothing and re-decided events keep
 their ids); exactly_once is a setting for Apache Kafka. Commands leave only after the events that decided them
@@ -25,13 +26,14 @@ from engine.codec.admission import Refused, admit, header, signed
 from engine.codec.records import dispatch_to_record, kill_to_record
 from engine.config import Settings
 from engine.domain import events as ev
-from engine.domain.commands import Command, DispatchJob
+from engine.domain.commands import Command, DispatchJob, ReportRunEnded
 from engine.domain.ids import command_id
 from engine.kafka import dead_letter_headers, ensure_topics
 from engine.processor.core import EngineCore
 from engine.processor.faust_tuning import use_fetch_wait, use_idempotent_producer
 from engine.processor.intake import Intake
 from engine.processor.replay import dead_lettered, read_records
+from engine.processor.schedules import run_ended_event, wire_schedules
 
 log = logging.getLogger("kafkaban.engine")
 RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -114,7 +116,9 @@ def create_app(settings: Settings) -> faust.App:
         now = now_ms()
         sends = []
         for command in commands:
-            if isinstance(command, DispatchJob):
+            if isinstance(command, ReportRunEnded):
+                sends.append(schedule_edge.schedule_event(run_ended_event(command, now)))
+            elif isinstance(command, DispatchJob):
                 record = dispatch_to_record(command, command_id("dispatch", command.execution_id, command.job,
                                                                 command.attempt), now)
                 sends.append((await pool_topic(command.pool), command.execution_id.encode(),
@@ -132,6 +136,7 @@ def create_app(settings: Settings) -> faust.App:
         return (deadletter, message.key, message.value, headers)
 
     intake = Intake(core, signing_key, registry)
+    schedule_edge = wire_schedules(app, settings, executions, send_all, dead_letter, signing_key)
 
     def handle(message: Any) -> tuple[list[tuple[faust.TopicT, bytes | None, bytes, Any]], list[Command]]:
         taken = intake.take(message.key, message.value, message.headers, message.partition, now_ms())

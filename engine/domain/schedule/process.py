@@ -10,7 +10,7 @@ from engine.domain.ids import derived_event_id, schedule_tick_id
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand, StartExecution
 from engine.domain.schedule.evolve import State, evolve
-from engine.domain.schedule.react import react, start_command
+from engine.domain.schedule.react import react
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,4 @@ def tick_event(state: State, logical_time: int, now: int) -> se.ScheduleEvent | 
                             payload=se.ScheduleTick(logical_time))
 
 
-def recovery_commands(state: State) -> list[ScheduleCommand]:
-    """Starts to send again after taking a schedule over: its previous owner may have died between deciding a
-    run and starting it. Starting an execution is idempotent, so this is harmless when it had not."""
-    if state is None:
-        return []
-    return [start_command(state, run) for run in state.running]
-
-
-__all__ = ["StartExecution", "Step", "next_due", "process", "recovery_commands", "tick_event"]
+__all__ = ["StartExecution", "Step", "next_due", "process", "tick_event"]

@@ -1,0 +1,107 @@
+"""The processor's in-memory part for schedules, free of Kafka: per-schedule state and the index of next ticks.
+
+The same rule as for executions: an event the engine derived (it carries a causation id) was decided and applied
+when it was written, so reading it back only folds it; every other record (API changes, ticks, run ends) goes
+through ``process``. A tick is written once when due; reading it back decides, and arms the next one.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from engine.domain.schedule import events as se
+from engine.domain.schedule.commands import ScheduleCommand
+from engine.domain.schedule.evolve import evolve
+from engine.domain.schedule.process import next_due, process, tick_event
+from engine.domain.schedule.state import ScheduleState
+
+
+@dataclass
+class ScheduleOutput:
+    events: list[se.ScheduleEvent] = field(default_factory=list)
+    commands: list[ScheduleCommand] = field(default_factory=list)
+    unknown_schedule: bool = False
+
+
+class ScheduleCore:
+    def __init__(self) -> None:
+        self.states: dict[str, ScheduleState] = {}
+        self.partition_of: dict[str, int] = {}
+        self._heap: list[tuple[int, int, str, int]] = []  # (due at, seq, schedule id, logical time)
+        self._armed: dict[str, int] = {}  # schedule id -> logical time of its next tick
+        self._written: dict[str, int] = {}  # schedule id -> tick written and not yet read back
+        self._seq = 0
+
+    def fold_only(self, event: se.ScheduleEvent, partition: int) -> None:
+        before = self.states.get(event.schedule_id)
+        after = evolve(before, event)
+        if after is not None and after is not before:
+            self.states[event.schedule_id] = after
+            self.partition_of[event.schedule_id] = partition
+
+    def handle(self, event: se.ScheduleEvent, partition: int, now: int) -> ScheduleOutput:
+        if event.producer == "engine" and event.causation_id is not None:
+            self.fold_only(event, partition)
+            self._arm(event.schedule_id)
+            return ScheduleOutput()
+        if isinstance(event.payload, se.ScheduleTick) and \
+                self._written.get(event.schedule_id) == event.payload.logical_time:
+            del self._written[event.schedule_id]  # read back: decided now, or found stale (paused, say)
+        state = self.states.get(event.schedule_id)
+        if state is None and not isinstance(event.payload, se.ScheduleCreated):
+            return ScheduleOutput(unknown_schedule=True)
+        step = process(state, event, now)
+        if not step.changed or step.state is None:
+            return ScheduleOutput()
+        self.states[event.schedule_id] = step.state
+        self.partition_of[event.schedule_id] = partition
+        self._arm(event.schedule_id)
+        return ScheduleOutput(events=step.events, commands=step.commands)
+
+    def _arm(self, schedule_id: str) -> None:
+        due = next_due(self.states.get(schedule_id))
+        if due is None:
+            self._armed.pop(schedule_id, None)
+            return
+        tick, at = due
+        # pushed again even when already armed: the entry may have been taken and its tick found stale (a
+        # pause came first); due() takes each tick once
+        self._armed[schedule_id] = tick
+        self._seq += 1
+        heapq.heappush(self._heap, (at, self._seq, schedule_id, tick))
+
+    def next_wakeup(self) -> int | None:
+        return self._heap[0][0] if self._heap else None
+
+    def due(self, now: int) -> list[se.ScheduleEvent]:
+        """Ticks to write now; each is written once (reading it back decides it and arms the next)."""
+        out: list[se.ScheduleEvent] = []
+        while self._heap and self._heap[0][0] <= now:
+            _, _, schedule_id, tick = heapq.heappop(self._heap)
+            if self._armed.get(schedule_id) != tick or self._written.get(schedule_id) == tick:
+                continue
+            event = tick_event(self.states.get(schedule_id), tick, now)
+            if event is None:
+                continue
+            self._written[schedule_id] = tick
+            out.append(event)
+        return out
+
+    def adopt(self, rebuilt: ScheduleCore, partitions: set[int]) -> None:
+        for schedule_id, partition in rebuilt.partition_of.items():
+            if partition in partitions:
+                self.states[schedule_id] = rebuilt.states[schedule_id]
+                self.partition_of[schedule_id] = partition
+                self._armed.pop(schedule_id, None)
+                self._arm(schedule_id)
+
+    def drop_partitions(self, partitions: set[int]) -> None:
+        gone = {sid for sid, p in self.partition_of.items() if p in partitions}
+        for schedule_id in gone:
+            self.states.pop(schedule_id, None)
+            self.partition_of.pop(schedule_id, None)
+            self._armed.pop(schedule_id, None)
+            self._written.pop(schedule_id, None)
+        self._heap = [item for item in self._heap if item[2] not in gone]
+        heapq.heapify(self._heap)

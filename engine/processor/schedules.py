@@ -1,0 +1,219 @@
+"""The engine's schedules: an agent on the schedules topic, a timer that writes due ticks, and the edge that
+carries out what schedules decide (start an execution, stop one) on the executions topic.
+
+A fired tick's submission is written with the execution id the core derived from (schedule id, logical time):
+the executions core keeps the first submission of an id and ignores any other, so a tick decided twice (a
+crash, two instances during a rebalance) still starts one execution. A batch's results are written before
+faust acks it; when they cannot be, the engine exits and the batch is read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from engine.clock import now_ms
+from engine.codec import encode_event
+from engine.codec.admission import Refused, admit_schedule, signed
+from engine.codec.schedule_records import encode_schedule_event
+from engine.config import Settings
+from engine.domain import events as ev
+from engine.domain.commands import ReportRunEnded
+from engine.domain.ids import command_id, run_ended_id
+from engine.domain.schedule import events as se
+from engine.domain.schedule.commands import ScheduleCommand, StartExecution, StopExecution
+from engine.kafka import fits_in_a_record
+from engine.processor.catalog import CatalogReader, Resolved
+from engine.processor.replay import dead_lettered, read_records
+from engine.processor.schedule_core import ScheduleCore
+
+log = logging.getLogger("kafkaban.engine")
+Send = tuple[faust.TopicT, bytes | None, bytes, Any]
+SendAll = Callable[[list[Send]], Awaitable[None]]
+DeadLetter = Callable[[Any, str], Send]
+BATCH_SIZE = 500
+BATCH_WINDOW_S = 0.002
+TIMER_S = 0.1
+EXIT_UNWRITTEN = 75
+
+
+def run_ended_event(report: ReportRunEnded, now: int) -> se.ScheduleEvent:
+    return se.ScheduleEvent(run_ended_id(report.schedule_id, report.execution_id), report.schedule_id, now,
+                            "engine", se.ScheduleRunEnded(report.execution_id, report.logical_time, report.status,
+                                                          report.detail))
+
+
+class ScheduleEdge:
+    """Turns schedule decisions into records: signed schedule events, and submissions or cancels of executions."""
+
+    def __init__(self, settings: Settings, executions: faust.TopicT, schedules: faust.TopicT,
+                 signing_key: bytes) -> None:
+        self.settings = settings
+        self.executions = executions
+        self.schedules = schedules
+        self.signing_key = signing_key
+        self.catalog = CatalogReader(settings)
+
+    def schedule_event(self, event: se.ScheduleEvent) -> Send:
+        value = encode_schedule_event(event, self.settings.schema_registry_url)
+        return (self.schedules, event.schedule_id.encode(), value, signed(value, self.signing_key))
+
+    async def carry_out(self, commands: list[ScheduleCommand]) -> list[Send]:
+        if not commands:
+            return []
+        starts = [c for c in commands if isinstance(c, StartExecution)]
+        catalog = await asyncio.to_thread(self.catalog.refresh) if starts else None
+        now = now_ms()
+        out: list[Send] = []
+        for command in commands:
+            if isinstance(command, StopExecution):
+                event = ev.Event(command_id("stop", command.execution_id, command.schedule_id, 0),
+                                 command.execution_id, now, "scheduler",
+                                 ev.CancelRequested(f"schedule {command.schedule_id}", command.reason))
+                out.append((self.executions, command.execution_id.encode(),
+                            encode_event(event, self.settings.schema_registry_url), None))
+                continue
+            assert catalog is not None
+            resolved = catalog.resolve(command.flow, command.version)
+            submission = self._submission(command, resolved, now) if isinstance(resolved, Resolved) else None
+            if submission is None:
+                why = resolved if isinstance(resolved, str) else "the submission does not fit in one Kafka record"
+                log.warning("schedule %s: tick %s starts nothing: %s", command.schedule_id, command.logical_time,
+                            why)
+                report = ReportRunEnded(command.schedule_id, command.execution_id, command.logical_time,
+                                        "REJECTED", why)
+                out.append(self.schedule_event(run_ended_event(report, now)))
+                continue
+            out.append((self.executions, command.execution_id.encode(), submission, None))
+        return out
+
+    def _submission(self, command: StartExecution, resolved: Resolved, now: int) -> bytes | None:
+        spec = resolved.spec
+        event = ev.Event(command_id("submit", command.execution_id, command.schedule_id, 0), command.execution_id,
+                         now, "scheduler", ev.ExecutionSubmitted(
+                             flow_name=spec.name, definition_hash=spec.version_hash(), definition=spec,
+                             params=dict(command.params), submitter=f"schedule {command.schedule_id}",
+                             idempotency_key=command.idempotency_key, schedule_id=command.schedule_id,
+                             logical_time=command.logical_time, project=resolved.project, archive=resolved.archive))
+        value = encode_event(event, self.settings.schema_registry_url)
+        return value if fits_in_a_record(value) else None
+
+
+def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT, send_all: SendAll,
+                   dead_letter: DeadLetter, signing_key: bytes) -> ScheduleEdge:
+    """Add the schedules agent, its timer and its partition handling to the engine's app."""
+    schedules = app.topic(settings.schedules_topic, partitions=settings.partitions, key_serializer="raw",
+                          value_serializer="raw")
+    core = ScheduleCore()
+    edge = ScheduleEdge(settings, executions, schedules, signing_key)
+    registry = settings.schema_registry_url
+    ready: dict[int, asyncio.Event] = {}
+
+    def gate(partition: int) -> asyncio.Event:
+        return ready.setdefault(partition, asyncio.Event())
+
+    def take(message: Any) -> tuple[list[Send], list[ScheduleCommand]]:
+        try:
+            event = admit_schedule(message.key, message.value, message.headers, signing_key, registry)
+            output = core.handle(event, message.partition, now_ms())
+        except Refused as exc:
+            return [dead_letter(message, exc.reason)], []
+        except Exception as exc:  # a bug meeting an input: this record is set aside with the reason
+            log.exception("handling a schedules record of partition %s failed", message.partition)
+            return [dead_letter(message, f"the engine failed on this record: {type(exc).__name__}: {exc}"[:2000])], []
+        if output.unknown_schedule:
+            return [dead_letter(message, f"{event.type} for unknown schedule {event.schedule_id}")], []
+        return [edge.schedule_event(e) for e in output.events], output.commands
+
+    @app.agent(schedules, name="fold-schedules")
+    async def fold_schedules(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WINDOW_S):
+            writes: list[Send] = []
+            commands: list[ScheduleCommand] = []
+            for record in batch:
+                await gate(record.message.partition).wait()
+                sends, decided = take(record.message)
+                writes += sends
+                commands += decided
+            try:
+                await send_all(writes)
+                await send_all(await edge.carry_out(commands))
+            except BaseException:
+                log.critical("could not write the results of a schedules batch; exiting without committing it",
+                             exc_info=True)
+                os._exit(EXIT_UNWRITTEN)
+
+    @app.timer(TIMER_S)
+    async def write_ticks() -> None:
+        ticks = core.due(now_ms())
+        if ticks:
+            await send_all([edge.schedule_event(t) for t in ticks])
+
+    epochs: dict[int, int] = {}
+
+    def close(partitions: set[int]) -> None:
+        for partition in partitions:
+            epochs[partition] = epochs.get(partition, 0) + 1
+            gate(partition).clear()
+        core.drop_partitions(partitions)
+
+    async def open_partitions(fresh: list[int], offsets: dict[int, int], started: dict[int, int]) -> None:
+        rebuilt = await asyncio.to_thread(rebuild_schedules, settings, fresh, offsets)
+        current = {p for p in fresh if epochs.get(p) == started[p]}
+        core.adopt(rebuilt, current)
+        for partition in current:
+            gate(partition).set()
+
+    tasks: set[asyncio.Task[None]] = set()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        close({tp.partition for tp in revoked if tp.topic == settings.schedules_topic})
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        mine = sorted(tp.partition for tp in assigned if tp.topic == settings.schedules_topic)
+        close(set(ready) - set(mine))
+        fresh = [p for p in mine if not gate(p).is_set()]
+        if fresh:
+            committed = await app.consumer.seek_to_committed()
+            offsets = {tp.partition: offset or 0 for tp, offset in committed.items()
+                       if tp.topic == settings.schedules_topic}
+            for partition in fresh:
+                epochs[partition] = epochs.get(partition, 0) + 1
+            task = asyncio.create_task(open_partitions(fresh, offsets, {p: epochs[p] for p in fresh}))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    return edge
+
+
+def rebuild_schedules(settings: Settings, partitions: list[int], offsets: dict[int, int]) -> ScheduleCore:
+    """The schedules of ``partitions`` folded up to the group's committed offsets, from admitted records less those
+    the engine dead-lettered."""
+    topic = settings.schedules_topic
+    rebuilt = ScheduleCore()
+    refused = dead_lettered(settings, topic)
+    key = settings.signing_key()
+    started, total = time.monotonic(), 0
+    for partition in partitions:
+        for offset, record_key, value, headers in read_records(settings, topic, partition,
+                                                               end=offsets.get(partition, 0)):
+            if (partition, offset) in refused:
+                continue
+            try:
+                rebuilt.fold_only(admit_schedule(record_key, value, headers, key, settings.schema_registry_url),
+                                  partition)
+            except Refused:
+                continue
+            total += 1
+    log.info("rebuilt partitions %s of %s from %d events in %.1f s", partitions, topic, total,
+             time.monotonic() - started)
+    return rebuilt

@@ -1,0 +1,126 @@
+"""Schedule requests, free of any web framework: a request's fields into a checked spec, the event a change
+writes, and previews of fire times. The API and the CLI both speak through these."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from engine.clock import iso_from_ms
+from engine.domain.cadence import CadenceError, fire_times, instant_of, parse, zone
+from engine.domain.schedule import events as se
+from engine.domain.schedule.spec import DEFAULT_CATCHUP_WINDOW_MS, ScheduleSpec, spec_problems
+from engine.domain.units import duration_ms
+
+SCHEDULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+MAX_PREVIEW = 1000
+SPEC_FIELDS = ("flow", "cron", "timezone", "params", "version", "start", "end", "overlap", "catchup",
+               "catchup_window", "jitter")
+
+
+class ScheduleRequestError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def instant(value: Any, timezone: str, what: str) -> int | None:
+    """An ISO-8601 time (with an offset, or read in ``timezone``) or UTC milliseconds -> UTC milliseconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        raise ScheduleRequestError([f"{what}: {value!r} is not a time"])
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ScheduleRequestError([f"{what}: {value!r} is not an ISO-8601 time (e.g. 2027-03-27T02:30)"]) from exc
+    if moment.tzinfo is None:
+        return instant_of(moment, zone(timezone))
+    return round(moment.timestamp() * 1000)
+
+
+def spec_from_request(body: Mapping[str, Any], base: ScheduleSpec | None = None) -> ScheduleSpec:
+    """The spec a create (no ``base``) or an update (``base``: fields not given stay) asks for, or
+    ScheduleRequestError listing every problem."""
+    unknown = sorted(set(body) - {*SPEC_FIELDS, "schedule_id", "by"})
+    problems = [f"unknown field {name!r} (fields: {', '.join(SPEC_FIELDS)})" for name in unknown]
+    if base is None and not body.get("flow"):
+        problems.append("flow: a flow name is required")
+    if base is None and not body.get("cron"):
+        problems.append("cron: when it fires is required (cron, Quartz cron, @daily or 'every 15m')")
+    params = body.get("params", base.params if base else {})
+    if not isinstance(params, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in params.items()):
+        problems.append("params: an object of text values")
+        params = {}
+    timezone = body.get("timezone") or (base.timezone if base else "UTC")
+    changes: dict[str, Any] = {}
+    for name, field in (("catchup_window", "catchup_window_ms"), ("jitter", "jitter_ms")):
+        if body.get(name) is not None:
+            try:
+                changes[field] = duration_ms(body[name])
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
+    try:
+        zone(str(timezone))
+        for name, field in (("start", "start_at"), ("end", "end_at")):
+            if name in body:
+                changes[field] = instant(body[name], str(timezone), name)
+    except CadenceError as exc:
+        problems.append(f"timezone: {exc}")
+    except ScheduleRequestError as exc:
+        problems += exc.problems
+    if problems:
+        raise ScheduleRequestError(problems)
+    start = base or ScheduleSpec(flow="", cadence="", catchup_window_ms=DEFAULT_CATCHUP_WINDOW_MS)
+    for name, field in (("flow", "flow"), ("cron", "cadence"), ("version", "version"), ("overlap", "overlap"),
+                        ("catchup", "catchup")):
+        if body.get(name) is not None:
+            changes[field] = str(body[name])
+    spec = replace(start, timezone=str(timezone), params=dict(params), **changes)
+    problems = spec_problems(spec)
+    if problems:
+        raise ScheduleRequestError(problems)
+    return spec
+
+
+def schedule_id_of(body: Mapping[str, Any]) -> str:
+    given = body.get("schedule_id")
+    if given is None:
+        return str(uuid.uuid4())
+    if not isinstance(given, str) or not SCHEDULE_ID.fullmatch(given):
+        raise ScheduleRequestError(["schedule_id: 1 to 100 letters, digits, '_', '.' or '-', starting with a letter "
+                                    "or digit"])
+    return given
+
+
+def event(schedule_id: str, payload: se.Payload, now: int) -> se.ScheduleEvent:
+    return se.ScheduleEvent(str(uuid.uuid4()), schedule_id, now, "api", payload)
+
+
+def preview(cron: str, timezone: str = "UTC", start: Any = None, count: int = 10, now: int = 0,
+            anchor: int | None = None) -> list[dict[str, str]]:
+    """The next ``count`` fire times after ``start`` (default ``now``), in UTC and in the schedule's zone."""
+    problems = []
+    try:
+        cadence = parse(cron)
+        zone(timezone)
+    except CadenceError as exc:
+        problems.append(str(exc))
+    if not 1 <= count <= MAX_PREVIEW:
+        problems.append(f"count: between 1 and {MAX_PREVIEW}")
+    if problems:
+        raise ScheduleRequestError(problems)
+    after = (instant(start, timezone, "from") or now) - 1
+    times = fire_times(cadence, timezone, after, count, anchor if anchor is not None else after + 1)
+    return [{"utc": iso_from_ms(t), "local": local_iso(t, timezone)} for t in times]
+
+
+def local_iso(ms: int, timezone: str) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).astimezone(zone(timezone)).isoformat()

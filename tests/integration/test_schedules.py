@@ -1,0 +1,229 @@
+"""Schedules on the real broker and PostgreSQL: one execution per tick and never two, overlap, pause, resume and
+delete, catch-up after the engine was killed, and the API's and CLI's answers to bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import signal
+import time
+from typing import Any
+
+import pytest
+
+from engine.client import ApiFailure
+from engine.domain.ids import execution_id_for_key
+from tests.integration.stack import Stack
+from tests.integration.test_api_cli import cli, error_of
+
+QUICK = """
+name: tick
+params: {note: default}
+nodes:
+  - name: a
+    type: noop
+"""
+
+SLOW = """
+name: slow-tick
+nodes:
+  - name: wait
+    type: command
+    config: {command: "sleep 2.5"}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def flows(stack: Stack) -> None:
+    stack.register(QUICK)
+    stack.register(SLOW)
+
+
+def ms(iso: str) -> int:
+    return round(dt.datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+def executions_of(stack: Stack, schedule_id: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = stack.api("GET", f"/api/v1/executions?schedule={schedule_id}&limit=500"
+                         + (f"&cursor={cursor}" if cursor else ""))
+        found += page["executions"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return found
+
+
+def schedule(stack: Stack, schedule_id: str) -> dict[str, Any]:
+    return stack.api("GET", f"/api/v1/schedules/{schedule_id}?fires=1000")
+
+
+def wait_until(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def settled(stack: Stack, schedule_id: str) -> dict[str, Any]:
+    """The schedule once every execution it started has ended and the views know it."""
+    def done() -> dict[str, Any] | None:
+        s = schedule(stack, schedule_id)
+        runs = executions_of(stack, schedule_id)
+        if s["running"] or any(r["status"] not in ("SUCCEEDED", "FAILED", "CANCELLED", "REJECTED") for r in runs):
+            return None
+        return s
+    return wait_until(done, 60, f"schedule {schedule_id} settled")
+
+
+def ticks_accounted_for(s: dict[str, Any], first: int, last: int) -> None:
+    """Every second from ``first`` to ``last`` is decided exactly once: fired, or inside one skipped range."""
+    covered: list[int] = []
+    for fire in s["fires"]:
+        start, through = ms(fire["logical_time"]), ms(fire["through"])
+        if fire["outcome"] == "BUFFERED":
+            continue
+        covered += list(range(start, through + 1, 1000))
+    inside = sorted(t for t in covered if first <= t <= last)
+    assert inside == list(range(first, last + 1, 1000)), (first, last, s["fires"])
+
+
+def test_a_schedule_every_second_starts_one_execution_per_tick_and_never_two(stack: Stack) -> None:
+    created = stack.api("POST", "/api/v1/schedules", {"schedule_id": "every-second", "flow": "tick",
+                                                      "cron": "* * * * * ?", "overlap": "allow_all",
+                                                      "params": {"note": "from a schedule"}})
+    assert len(created["next_fires"]) == 5
+    time.sleep(10)
+    stack.api("DELETE", "/api/v1/schedules/every-second", {"by": "tests"})
+    s = settled(stack, "every-second")
+    runs = executions_of(stack, "every-second")
+    fired = [f for f in s["fires"] if f["outcome"] == "FIRED"]
+    assert 8 <= len(runs) <= 12, len(runs)
+    # one execution per tick: the logical times are whole consecutive seconds, none twice
+    times = sorted(ms(r["logical_time"]) for r in runs)
+    assert len(set(times)) == len(times) and all(t % 1000 == 0 for t in times)
+    assert times == list(range(times[0], times[-1] + 1000, 1000))
+    assert {f["execution_id"] for f in fired} == {r["execution_id"] for r in runs}
+    for run in runs:
+        key = f"schedule/every-second/tick/{ms(run['logical_time'])}"
+        assert run["execution_id"] == execution_id_for_key("tick", key)
+        assert run["status"] == "SUCCEEDED"
+    detail = stack.execution(runs[0]["execution_id"])
+    assert detail is not None and detail["params"]["note"] == "from a schedule"
+    assert detail["schedule_id"] == "every-second"
+    assert s["status"] == "DELETED" and s["next_fire_at"] is None
+    # deleted: nothing more starts
+    time.sleep(2)
+    assert len(executions_of(stack, "every-second")) == len(runs)
+
+
+def test_overlap_skip_never_runs_two_at_once_and_records_what_it_skipped(stack: Stack) -> None:
+    stack.api("POST", "/api/v1/schedules", {"schedule_id": "slow-skip", "flow": "slow-tick",
+                                            "cron": "* * * * * ?"})
+    time.sleep(7)
+    stack.api("DELETE", "/api/v1/schedules/slow-skip")
+    s = settled(stack, "slow-skip")
+    runs = sorted(executions_of(stack, "slow-skip"), key=lambda r: r["started_at"])
+    assert 2 <= len(runs) <= 4, runs
+    for earlier, later in itertools.pairwise(runs):
+        assert earlier["ended_at"] <= later["started_at"], (earlier, later)
+    skipped = [f for f in s["fires"] if f["outcome"] == "SKIPPED"]
+    assert skipped and all(f["reason"].startswith("overlap skip:") for f in skipped)
+
+
+def test_overlap_buffer_one_runs_the_waiting_tick_after_the_running_one(stack: Stack) -> None:
+    stack.api("POST", "/api/v1/schedules", {"schedule_id": "slow-buffer", "flow": "slow-tick",
+                                            "cron": "* * * * * ?", "overlap": "buffer_one"})
+    time.sleep(4)
+    stack.api("DELETE", "/api/v1/schedules/slow-buffer")
+    # deleting drops the waiting tick; what started runs to its end
+    s = settled(stack, "slow-buffer")
+    causes = [f["cause"] for f in sorted(s["fires"], key=lambda f: f["logical_time"]) if f["outcome"] == "FIRED"]
+    assert causes[0] == "schedule" and "buffered" in causes, s["fires"]
+    runs = sorted(executions_of(stack, "slow-buffer"), key=lambda r: r["started_at"])
+    for earlier, later in itertools.pairwise(runs):
+        assert earlier["ended_at"] <= later["started_at"]
+
+
+def test_pause_resume_and_trigger(stack: Stack) -> None:
+    stack.api("POST", "/api/v1/schedules", {"schedule_id": "pausing", "flow": "tick", "cron": "* * * * * ?",
+                                            "overlap": "allow_all"})
+    wait_until(lambda: executions_of(stack, "pausing"), 15, "a first execution")
+    paused = cli(stack, "schedule", "pause", "pausing", "--note", "maintenance")
+    assert paused.returncode == 0, paused.stderr
+    wait_until(lambda: schedule(stack, "pausing")["status"] == "PAUSED", 10, "paused")
+    time.sleep(1.5)  # a tick written just before the pause may still start
+    before = len(executions_of(stack, "pausing"))
+    time.sleep(3)
+    assert len(executions_of(stack, "pausing")) == before
+    assert cli(stack, "schedule", "resume", "pausing").returncode == 0
+    wait_until(lambda: len(executions_of(stack, "pausing")) > before, 15, "ticks after the resume")
+    s = schedule(stack, "pausing")
+    assert any(f["outcome"] == "SKIPPED" and f["reason"] == "paused" for f in s["fires"]), s["fires"]
+    triggered = cli(stack, "schedule", "trigger", "pausing", "--json")
+    assert triggered.returncode == 0, triggered.stderr
+    wait_until(lambda: any(f["cause"] == "manual" for f in schedule(stack, "pausing")["fires"]), 15, "manual fire")
+    stack.api("DELETE", "/api/v1/schedules/pausing")
+    shown = cli(stack, "schedule", "show", "pausing")
+    assert shown.returncode == 0 and "DELETED" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_bad_schedules_are_refused_with_the_reason_and_write_nothing(stack: Stack) -> None:
+    bad = error_of(lambda: stack.api("POST", "/api/v1/schedules", {"flow": "tick", "cron": "0 0 2 * * *"}))
+    assert bad.status == 422 and "exactly one of day of month and day of week" in json.dumps(bad.details)
+    zone = error_of(lambda: stack.api("POST", "/api/v1/schedules", {"flow": "tick", "cron": "@daily",
+                                                                   "timezone": "Mars/Olympus"}))
+    assert zone.status == 422 and "unknown time zone" in json.dumps(zone.details)
+    missing = error_of(lambda: stack.api("POST", "/api/v1/schedules", {"flow": "no-such-flow", "cron": "@daily"}))
+    assert missing.status == 404
+    unknown = error_of(lambda: stack.api("POST", "/api/v1/schedules", {"flow": "tick", "cron": "@daily",
+                                                                      "every": "day"}))
+    assert unknown.status == 422 and "unknown field 'every'" in json.dumps(unknown.details)
+    hostile = error_of(lambda: stack.api("POST", "/api/v1/schedules", {"schedule_id": "../etc", "flow": "tick",
+                                                                      "cron": "@daily"}))
+    assert hostile.status == 422
+    first = stack.api("POST", "/api/v1/schedules", {"schedule_id": "daily", "flow": "tick", "cron": "@daily"})
+    assert first["projected"], first
+    again = error_of(lambda: stack.api("POST", "/api/v1/schedules", {"schedule_id": "daily", "flow": "tick",
+                                                                    "cron": "@hourly"}))
+    assert again.status == 409
+    assert stack.api("GET", "/api/v1/schedules/daily")["cron"] == "@daily"
+    with pytest.raises(ApiFailure) as info:
+        stack.api("POST", "/api/v1/schedules/nope/pause", {})
+    assert info.value.status == 404
+    preview = stack.api("GET", "/api/v1/schedules/preview?cron=0+30+2+*+*+%3F&timezone=Europe/Berlin"
+                               "&from=2027-03-27&count=3")
+    assert [f["local"] for f in preview["fires"]] == ["2027-03-27T02:30:00+01:00", "2027-03-28T03:00:00+02:00",
+                                                      "2027-03-29T02:30:00+02:00"]
+    listed = cli(stack, "schedule", "list", "--json")
+    assert listed.returncode == 0 and "daily" in {s["schedule_id"] for s in json.loads(listed.stdout)["schedules"]}
+    stack.api("DELETE", "/api/v1/schedules/daily")
+
+
+def test_the_engine_killed_across_ticks_catches_up_with_no_tick_twice_and_none_lost(stack: Stack) -> None:
+    stack.api("POST", "/api/v1/schedules", {"schedule_id": "through-a-crash", "flow": "tick",
+                                            "cron": "* * * * * ?", "overlap": "allow_all", "catchup": "latest"})
+    first = wait_until(lambda: executions_of(stack, "through-a-crash"), 15, "a first execution")
+    first_tick = min(ms(r["logical_time"]) for r in first)
+    time.sleep(2)
+    stack.processes["engine"].send_signal(signal.SIGKILL)
+    stack.processes["engine"].wait()
+    time.sleep(12)  # ticks come and go with no engine, for longer than a tick counts as on time
+    stack.spawn("engine", "engine")
+    restarted = time.time()
+    wait_until(lambda: any(ms(r["logical_time"]) > restarted * 1000 + 2000
+                           for r in executions_of(stack, "through-a-crash")), 60, "ticks after the restart")
+    stack.api("DELETE", "/api/v1/schedules/through-a-crash")
+    s = settled(stack, "through-a-crash")
+    runs = executions_of(stack, "through-a-crash")
+    times = [ms(r["logical_time"]) for r in runs]
+    assert len(times) == len(set(times))  # no tick started twice
+    last_tick = max(ms(f["through"]) for f in s["fires"])
+    ticks_accounted_for(s, first_tick, last_tick)  # and none lost: each fired or skipped, with the reason
+    caught_up = [f for f in s["fires"] if f["outcome"] == "SKIPPED"]
+    assert caught_up and all(f["reason"].startswith("missed") for f in caught_up), s["fires"]

@@ -44,6 +44,7 @@ from engine.kafka import MAX_RECORD_BYTES, RECORD_OVERHEAD_BYTES, consumer_confi
 from projections import queries
 from projections.db import connect, migrate
 from projections.queries import event_from_row
+from projections.schedule_queries import schedule_metrics
 
 MAX_FLOW_BYTES = 512 * 1024  # a registered source, with its record framing, must fit in one Kafka record
 READ_YOUR_WRITES_TIMEOUT_S = 10.0
@@ -480,6 +481,7 @@ def create_app(settings: Settings) -> FastAPI:
             counts = queries.status_counts(conn)
             latencies = sorted(queries.dispatch_latencies(conn))
             positions = queries.projector_positions(conn)
+            schedules = schedule_metrics(conn)
         out = ["# HELP kafkaban_executions Executions by status.", "# TYPE kafkaban_executions gauge"]
         for status in ("SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"):
             out.append(f'kafkaban_executions{{status="{status}"}} {counts.get(status, 0)}')
@@ -497,6 +499,22 @@ def create_app(settings: Settings) -> FastAPI:
             if high is not None:
                 out.append(f'kafkaban_projector_lag{{topic="{topic}",partition="{partition}"}} '
                            f"{max(high - next_offset, 0)}")
+        out += ["# HELP kafkaban_schedules Schedules by status.", "# TYPE kafkaban_schedules gauge"]
+        for status in ("ACTIVE", "PAUSED", "DELETED"):
+            out.append(f'kafkaban_schedules{{status="{status}"}} {schedules["schedules"].get(status, 0)}')
+        out += ["# HELP kafkaban_schedule_ticks_total Ticks decided, by outcome.",
+                "# TYPE kafkaban_schedule_ticks_total counter"]
+        for outcome in ("FIRED", "SKIPPED", "BUFFERED"):
+            out.append(f'kafkaban_schedule_ticks_total{{outcome="{outcome}"}} {schedules["ticks"].get(outcome, 0)}')
+        lag = schedules["fire_lag_seconds"] or {}
+        out += ["# HELP kafkaban_schedule_missed_total Skip decisions for missed ticks (after downtime).",
+                "# TYPE kafkaban_schedule_missed_total counter",
+                f"kafkaban_schedule_missed_total {schedules['missed']}",
+                "# HELP kafkaban_schedule_fire_lag_seconds Decided minus logical time of on-time fires, last hour.",
+                "# TYPE kafkaban_schedule_fire_lag_seconds summary"]
+        for quantile, key in ((0.5, "p50"), (0.99, "p99")):
+            out.append(f'kafkaban_schedule_fire_lag_seconds{{quantile="{quantile}"}} {float(lag.get(key) or 0):.6f}')
+        out.append(f"kafkaban_schedule_fire_lag_seconds_count {lag.get('fires', 0)}")
         return "\n".join(out) + "\n"
 
     @app.post("/api/v1/executions/{execution_id}/cancel", status_code=202)

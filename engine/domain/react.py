@@ -120,9 +120,17 @@ def dispatch_command(state: ExecutionState, name: str) -> DispatchJob:
         execution_id=state.execution_id, job=name, attempt=state.jobs[name].attempt, pool=spec.pool,
         type=spec.type, config=spec.config, params=state.params, inputs=inputs, timeout_ms=spec.timeout_ms,
         lease_ms=spec.lease_ms, cpu=spec.cpu, memory_mb=spec.memory_mb, flow_name=state.flow.name,
-        flow_started_at=state.started_at if state.started_at is not None else state.submitted_at,
+        flow_started_at=_flow_start(state),
         project=state.project, archive=state.archive,
     )
+
+
+def _flow_start(state: ExecutionState) -> int:
+    """What Azkaban's azkaban.flow.start.* say: a scheduled execution's logical time (the tick it runs for, as a
+    backfilled or caught-up run needs it), else when it started."""
+    if state.logical_time is not None:
+        return state.logical_time
+    return state.started_at if state.started_at is not None else state.submitted_at
 
 
 def _upstream(state: ExecutionState, name: str) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from engine.clock import now_ms
+from engine.clock import iso_from_ms, now_ms
 from engine.codec import encode_event
 from engine.codec.admission import Refused, admit_schedule, signed
 from engine.codec.schedule_records import encode_schedule_event
@@ -48,6 +48,11 @@ def run_ended_event(report: ReportRunEnded, now: int) -> se.ScheduleEvent:
     return se.ScheduleEvent(run_ended_id(report.schedule_id, report.execution_id), report.schedule_id, now,
                             "engine", se.ScheduleRunEnded(report.execution_id, report.logical_time, report.status,
                                                           report.detail))
+
+
+def scheduled_params(command: StartExecution) -> dict[str, str]:
+    """The params every scheduled execution gets (the schedule's own params win over them)."""
+    return {"kafkaban.schedule.id": command.schedule_id, "kafkaban.logical_time": iso_from_ms(command.logical_time)}
 
 
 class ScheduleEdge:
@@ -99,7 +104,8 @@ class ScheduleEdge:
         event = ev.Event(command_id("submit", command.execution_id, command.schedule_id, 0), command.execution_id,
                          now, "scheduler", ev.ExecutionSubmitted(
                              flow_name=spec.name, definition_hash=spec.version_hash(), definition=spec,
-                             params=dict(command.params), submitter=f"schedule {command.schedule_id}",
+                             params={**scheduled_params(command), **command.params},
+                             submitter=f"schedule {command.schedule_id}",
                              idempotency_key=command.idempotency_key, schedule_id=command.schedule_id,
                              logical_time=command.logical_time, project=resolved.project, archive=resolved.archive))
         value = encode_event(event, self.settings.schema_registry_url)

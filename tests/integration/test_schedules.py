@@ -115,6 +115,8 @@ def test_a_schedule_every_second_starts_one_execution_per_tick_and_never_two(sta
         assert run["status"] == "SUCCEEDED"
     detail = stack.execution(runs[0]["execution_id"])
     assert detail is not None and detail["params"]["note"] == "from a schedule"
+    assert ms(detail["params"]["kafkaban.logical_time"]) == ms(runs[0]["logical_time"])
+    assert detail["params"]["kafkaban.schedule.id"] == "every-second"
     assert detail["schedule_id"] == "every-second"
     assert s["status"] == "DELETED" and s["next_fire_at"] is None
     # deleted: nothing more starts
@@ -227,3 +229,78 @@ def test_the_engine_killed_across_ticks_catches_up_with_no_tick_twice_and_none_l
     ticks_accounted_for(s, first_tick, last_tick)  # and none lost: each fired or skipped, with the reason
     caught_up = [f for f in s["fires"] if f["outcome"] == "SKIPPED"]
     assert caught_up and all(f["reason"].startswith("missed") for f in caught_up), s["fires"]
+
+
+STAMP = """
+name: stamp
+nodes:
+  - name: s
+    type: command
+    config:
+      command: >-
+        printf '{"start": "%s", "year": "%s"}' "${azkaban.flow.start.timestamp}" "${azkaban.flow.start.year}"
+        > "$KAFKABAN_OUTPUT_FILE"
+"""
+
+
+def test_a_scheduled_job_sees_its_logical_time_as_azkaban_flow_start(stack: Stack) -> None:
+    stack.register(STAMP)
+    stack.api("POST", "/api/v1/schedules", {"schedule_id": "stamped", "flow": "stamp", "cron": "every 2s",
+                                            "jitter": "900ms"})
+    run = wait_until(lambda: [r for r in executions_of(stack, "stamped") if r["status"] == "SUCCEEDED"], 30,
+                     "a stamped run")[0]
+    stack.api("DELETE", "/api/v1/schedules/stamped")
+    detail = stack.execution(run["execution_id"])
+    assert detail is not None
+    outputs = Stack.job(detail, "s")["outputs"]
+    assert ms(outputs["start"]) == ms(run["logical_time"])  # the tick's time, not when the jitter let it start
+    assert outputs["year"] == run["logical_time"][:4]
+
+
+def overlapping(runs: list[dict[str, Any]]) -> bool:
+    ordered = sorted(runs, key=lambda r: r["started_at"] or "")
+    return any(a["ended_at"] and b["started_at"] and a["ended_at"] > b["started_at"]
+               for a, b in itertools.pairwise(ordered))
+
+
+@pytest.mark.parametrize(("policy", "overlaps", "cancels"), [
+    ("buffer_all", False, False),
+    ("cancel_other", False, True),
+    ("terminate_other", None, True),  # the new run starts while the old one is being killed
+    ("allow_all", True, False),
+])
+def test_each_overlap_policy_with_a_slow_flow(stack: Stack, policy: str, overlaps: bool | None,
+                                              cancels: bool) -> None:
+    schedule_id = f"slow-{policy}"
+    stack.api("POST", "/api/v1/schedules", {"schedule_id": schedule_id, "flow": "slow-tick", "cron": "* * * * * ?",
+                                            "overlap": policy})
+    wait_until(lambda: len([r for r in executions_of(stack, schedule_id) if r["started_at"]]) >= 2, 30,
+               "two runs started")
+    stack.api("DELETE", f"/api/v1/schedules/{schedule_id}")
+    s = settled(stack, schedule_id)
+    runs = [r for r in executions_of(stack, schedule_id) if r["started_at"]]
+    times = [ms(r["logical_time"]) for r in executions_of(stack, schedule_id)]
+    assert len(times) == len(set(times))
+    if overlaps is not None:
+        assert overlapping(runs) is overlaps, runs
+    assert any(r["status"] == "CANCELLED" for r in runs) is cancels, runs
+    fired = [f for f in s["fires"] if f["outcome"] == "FIRED"]
+    if policy in ("buffer_all", "cancel_other"):
+        assert any(f["cause"] == "buffered" for f in fired), s["fires"]
+
+
+def test_two_engines_fire_each_tick_once(stack: Stack) -> None:
+    second = stack.spawn("engine-2", "engine")  # the group shares the partitions out between the two
+    try:
+        stack.api("POST", "/api/v1/schedules", {"schedule_id": "two-engines", "flow": "tick", "cron": "* * * * * ?",
+                                                "overlap": "allow_all"})
+        first = wait_until(lambda: executions_of(stack, "two-engines"), 30, "a first execution")
+        time.sleep(10)  # through the rebalance and after it
+        stack.api("DELETE", "/api/v1/schedules/two-engines")
+        s = settled(stack, "two-engines")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+    times = [ms(r["logical_time"]) for r in executions_of(stack, "two-engines")]
+    assert len(times) == len(set(times)) and len(times) >= 8
+    ticks_accounted_for(s, min(ms(r["logical_time"]) for r in first), max(ms(f["through"]) for f in s["fires"]))

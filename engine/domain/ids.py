@@ -43,6 +43,14 @@ def run_ended_id(schedule_id: str, execution_id: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"run-ended/{schedule_id}/{execution_id}"))
 
 
-def schedule_idempotency_key(schedule_id: str, logical_time: int, manual: bool = False) -> str:
-    """The idempotency key of the execution a schedule's tick (or manual trigger) starts."""
-    return f"schedule/{schedule_id}/{'manual' if manual else 'tick'}/{logical_time}"
+def schedule_idempotency_key(schedule_id: str, logical_time: int, cause: str = "schedule") -> str:
+    """The idempotency key of the execution a schedule's tick starts: one per tick, whether it fired on time, was
+    caught up or waited for an overlap; a manual trigger and a backfill's tick have keys of their own, so they
+    start executions of their own."""
+    kind = cause if cause in ("manual", "backfill") else "tick"
+    return f"schedule/{schedule_id}/{kind}/{logical_time}"
+
+
+def backfill_tick_id(schedule_id: str, backfill_id: str, logical_time: int) -> str:
+    """Id of a backfill's tick: one per (schedule, backfill, logical time)."""
+    return str(uuid.uuid5(NAMESPACE, f"backfill-tick/{schedule_id}/{backfill_id}/{logical_time}"))

@@ -13,8 +13,14 @@ from dataclasses import dataclass, field
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand
 from engine.domain.schedule.evolve import evolve
-from engine.domain.schedule.process import next_due, process, tick_event
+from engine.domain.schedule.process import backfill_tick_event, next_backfill_due, next_due, process, tick_event
 from engine.domain.schedule.state import ScheduleState
+
+Armed = int | tuple[str, int]  # a tick's logical time, or a backfill's (id, logical time)
+
+
+def _kind(armed: Armed) -> str:
+    return "backfill" if isinstance(armed, tuple) else "tick"
 
 
 @dataclass
@@ -28,9 +34,10 @@ class ScheduleCore:
     def __init__(self) -> None:
         self.states: dict[str, ScheduleState] = {}
         self.partition_of: dict[str, int] = {}
-        self._heap: list[tuple[int, int, str, int]] = []  # (due at, seq, schedule id, logical time)
-        self._armed: dict[str, int] = {}  # schedule id -> logical time of its next tick
-        self._written: dict[str, int] = {}  # schedule id -> tick written and not yet read back
+        # (due at, seq, schedule id, what): what is a logical time (a tick) or (backfill id, logical time)
+        self._heap: list[tuple[int, int, str, Armed]] = []
+        self._armed: dict[tuple[str, str], Armed] = {}  # (schedule id, kind) -> its next tick
+        self._written: dict[tuple[str, str], Armed] = {}  # (schedule id, kind) -> written, not yet read back
         self._seq = 0
 
     def fold_only(self, event: se.ScheduleEvent, partition: int) -> None:
@@ -45,9 +52,11 @@ class ScheduleCore:
             self.fold_only(event, partition)
             self._arm(event.schedule_id)
             return ScheduleOutput()
-        if isinstance(event.payload, se.ScheduleTick) and \
-                self._written.get(event.schedule_id) == event.payload.logical_time:
-            del self._written[event.schedule_id]  # read back: decided now, or found stale (paused, say)
+        payload = event.payload
+        read_back: Armed | None = payload.logical_time if isinstance(payload, se.ScheduleTick) else (
+            (payload.backfill_id, payload.logical_time) if isinstance(payload, se.ScheduleBackfillTick) else None)
+        if read_back is not None and self._written.get((event.schedule_id, _kind(read_back))) == read_back:
+            del self._written[(event.schedule_id, _kind(read_back))]  # decided now, or found stale (paused, say)
         state = self.states.get(event.schedule_id)
         if state is None and not isinstance(event.payload, se.ScheduleCreated):
             return ScheduleOutput(unknown_schedule=True)
@@ -60,16 +69,21 @@ class ScheduleCore:
         return ScheduleOutput(events=step.events, commands=step.commands)
 
     def _arm(self, schedule_id: str) -> None:
-        due = next_due(self.states.get(schedule_id))
-        if due is None:
-            self._armed.pop(schedule_id, None)
-            return
-        tick, at = due
-        # pushed again even when already armed: the entry may have been taken and its tick found stale (a
-        # pause came first); due() takes each tick once
-        self._armed[schedule_id] = tick
-        self._seq += 1
-        heapq.heappush(self._heap, (at, self._seq, schedule_id, tick))
+        state = self.states.get(schedule_id)
+        due, backfill = next_due(state), next_backfill_due(state)
+        timers: list[tuple[str, tuple[Armed, int] | None]] = [
+            ("tick", (due[0], due[1]) if due else None),
+            ("backfill", ((backfill[0], backfill[1]), backfill[2]) if backfill else None)]
+        for kind, found in timers:
+            if found is None:
+                self._armed.pop((schedule_id, kind), None)
+                continue
+            armed, at = found
+            # pushed again even when already armed: the entry may have been taken and its tick found stale (a
+            # pause came first); due() takes each tick once
+            self._armed[(schedule_id, kind)] = armed
+            self._seq += 1
+            heapq.heappush(self._heap, (at, self._seq, schedule_id, armed))
 
     def next_wakeup(self) -> int | None:
         return self._heap[0][0] if self._heap else None
@@ -78,13 +92,16 @@ class ScheduleCore:
         """Ticks to write now; each is written once (reading it back decides it and arms the next)."""
         out: list[se.ScheduleEvent] = []
         while self._heap and self._heap[0][0] <= now:
-            _, _, schedule_id, tick = heapq.heappop(self._heap)
-            if self._armed.get(schedule_id) != tick or self._written.get(schedule_id) == tick:
+            _, _, schedule_id, armed = heapq.heappop(self._heap)
+            key = (schedule_id, _kind(armed))
+            if self._armed.get(key) != armed or self._written.get(key) == armed:
                 continue
-            event = tick_event(self.states.get(schedule_id), tick, now)
+            state = self.states.get(schedule_id)
+            event = backfill_tick_event(state, armed[0], armed[1], now) if isinstance(armed, tuple) else \
+                tick_event(state, armed, now)
             if event is None:
                 continue
-            self._written[schedule_id] = tick
+            self._written[key] = armed
             out.append(event)
         return out
 
@@ -93,7 +110,8 @@ class ScheduleCore:
             if partition in partitions:
                 self.states[schedule_id] = rebuilt.states[schedule_id]
                 self.partition_of[schedule_id] = partition
-                self._armed.pop(schedule_id, None)
+                self._armed.pop((schedule_id, "tick"), None)
+                self._armed.pop((schedule_id, "backfill"), None)
                 self._arm(schedule_id)
 
     def drop_partitions(self, partitions: set[int]) -> None:
@@ -101,7 +119,8 @@ class ScheduleCore:
         for schedule_id in gone:
             self.states.pop(schedule_id, None)
             self.partition_of.pop(schedule_id, None)
-            self._armed.pop(schedule_id, None)
-            self._written.pop(schedule_id, None)
+            for kind in ("tick", "backfill"):
+                self._armed.pop((schedule_id, kind), None)
+                self._written.pop((schedule_id, kind), None)
         self._heap = [item for item in self._heap if item[2] not in gone]
         heapq.heapify(self._heap)

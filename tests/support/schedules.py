@@ -7,7 +7,7 @@ import uuid
 
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand, StartExecution
-from engine.domain.schedule.process import next_due, process, tick_event
+from engine.domain.schedule.process import backfill_tick_event, next_backfill_due, next_due, process, tick_event
 from engine.domain.schedule.spec import ScheduleSpec
 from engine.domain.schedule.state import ScheduleState
 
@@ -26,12 +26,14 @@ class Sim:
         self.state: ScheduleState | None = None
         self.log: list[se.ScheduleEvent] = []
         self.commands: list[ScheduleCommand] = []
+        self.clock = created_at
         self.put(se.ScheduleCreated(spec, "tests"), created_at)
 
     def put(self, payload: se.Payload, at: int, producer: str = "api") -> None:
         self.read(se.ScheduleEvent(str(uuid.uuid4()), "nightly", at, producer, payload))
 
     def read(self, event: se.ScheduleEvent) -> None:
+        self.clock = max(self.clock, event.occurred_at)
         step = process(self.state, event, event.occurred_at)
         self.log.append(event)
         self.log += step.events
@@ -39,9 +41,15 @@ class Sim:
         self.state = step.state
 
     def run_until(self, now: int) -> None:
-        """A processor that was up all along: each tick is written when it is due."""
-        while (due := next_due(self.state)) is not None and due[1] <= now:
-            event = tick_event(self.state, due[0], due[1])
+        """A processor that was up all along: each tick (and backfill tick) is written when it is due."""
+        while True:
+            due, backfill = next_due(self.state), next_backfill_due(self.state)
+            if backfill is not None and backfill[2] <= now and (due is None or backfill[2] <= due[1]):
+                event = backfill_tick_event(self.state, backfill[0], backfill[1], max(backfill[2], self.clock))
+            elif due is not None and due[1] <= now:
+                event = tick_event(self.state, due[0], due[1])
+            else:
+                return
             assert event is not None
             self.read(event)
 

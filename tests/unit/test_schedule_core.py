@@ -46,6 +46,7 @@ def test_fold_equals_live_state_and_every_event_applied_twice_changes_nothing() 
     sim.put(se.ScheduleUpdated(every_minute(overlap="allow_all", params={"day": "later"}), "ops"), at_minute(4))
     sim.put(se.ScheduleResumed("ops"), at_minute(6) + 5)
     sim.put(se.ScheduleTriggered("ops"), at_minute(6) + 6)
+    sim.put(se.ScheduleBackfillRequested("b1", at_minute(-10), at_minute(-8), "allow_all", 0, "ops"), at_minute(6) + 7)
     sim.run_until(at_minute(8))
     sim.put(se.ScheduleDeleted("ops"), at_minute(8) + 1)
     assert {type(e.payload) for e in sim.log} == set(APPLIERS)  # the scenario holds every kind of event
@@ -265,3 +266,48 @@ def test_an_execution_started_by_a_schedule_reports_its_end_to_the_schedule() ->
     assert [c for c in run(None, {}) if isinstance(c, ReportRunEnded)] == []
     rejected = [c for c in run("nightly", {"command": "x"}) if isinstance(c, ReportRunEnded)]
     assert [(c.status, "command" in (c.detail or "")) for c in rejected] == [("REJECTED", True)]
+
+
+# -- backfill -----------------------------------------------------------------------------------------------------
+
+def test_a_backfill_starts_every_tick_of_its_range_under_keys_of_its_own_and_ends() -> None:
+    sim = Sim(every_minute(overlap="allow_all"), created_at=at_minute(0))
+    sim.put(se.ScheduleBackfillRequested("b1", at_minute(-30), at_minute(-26) + 5, "allow_all", 0, "ops"),
+            at_minute(0) + 1)
+    sim.run_until(at_minute(0) + 2)
+    fired = [f for f in sim.of(se.ScheduleFired) if f.cause == "backfill"]
+    assert [f.logical_time for f in fired] == [at_minute(n) for n in range(-30, -25)]
+    assert [c.idempotency_key for c in sim.started()] == [f"schedule/nightly/backfill/{at_minute(n)}"
+                                                          for n in range(-30, -25)]
+    assert sim.of(se.ScheduleBackfillEnded) == [se.ScheduleBackfillEnded("b1", "done")]
+    assert sim.state.backfills == ()
+    assert fold(sim.log) == sim.state
+
+
+def test_a_backfill_keeps_its_pace_and_waits_for_each_run() -> None:
+    sim = Sim(every_minute(), created_at=at_minute(0))
+    sim.put(se.ScheduleBackfillRequested("paced", at_minute(-10), at_minute(-7), "wait", 2, "ops"), at_minute(0))
+    sim.run_until(at_minute(0) + 100)
+    assert len(sim.of(se.ScheduleFired)) == 1  # the first run has not ended: the backfill waits
+    sim.end(sim.state.running[0].execution_id, at_minute(0) + 200)
+    sim.run_until(at_minute(0) + 29_999)
+    assert len(sim.of(se.ScheduleFired)) == 1
+    sim.run_until(at_minute(0) + 30_000)
+    # two a minute: the second tick is written 30 s after the first
+    ticks = [e for e in sim.log if isinstance(e.payload, se.ScheduleBackfillTick)]
+    assert [t.occurred_at - ticks[0].occurred_at for t in ticks] == [0, 30_000]
+
+
+def test_a_backfill_with_overlap_skip_skips_while_a_run_goes_on() -> None:
+    sim = Sim(every_minute(overlap="allow_all"), created_at=at_minute(0))
+    sim.put(se.ScheduleTriggered("ops"), at_minute(0))
+    sim.put(se.ScheduleBackfillRequested("b", at_minute(-3), at_minute(-2), "skip", 0, "ops"), at_minute(0) + 1)
+    sim.run_until(at_minute(0) + 2)
+    assert [s.reason.startswith("backfill b: overlap skip") for s in sim.of(se.ScheduleSkipped)] == [True, True]
+    assert sim.of(se.ScheduleBackfillEnded) == [se.ScheduleBackfillEnded("b", "done")]
+
+
+def test_a_backfill_of_a_range_without_ticks_ends_at_once() -> None:
+    sim = Sim(every_minute(cadence="0 3 * * *"), created_at=at_minute(0))
+    sim.put(se.ScheduleBackfillRequested("empty", at_minute(-50), at_minute(-40), "wait", 0, "ops"), at_minute(0))
+    assert sim.of(se.ScheduleBackfillEnded) == [se.ScheduleBackfillEnded("empty", "no tick in the range")]

@@ -55,7 +55,7 @@ class ScheduleTick:
 class ScheduleFired:
     logical_time: int
     execution_id: str
-    cause: str  # "schedule", "catchup" (a missed tick, caught up), "buffered", "manual"
+    cause: str  # "schedule", "catchup" (a missed tick, caught up), "buffered", "manual", "backfill"
 
 
 @dataclass(frozen=True)
@@ -85,15 +85,45 @@ class ScheduleRunEnded:
     detail: str | None = None
 
 
+@dataclass(frozen=True)
+class ScheduleBackfillRequested:
+    """Start the executions of every tick from ``start`` through ``end`` (past ticks, at most ``max_per_minute`` a
+    minute; 0: no limit). ``overlap``: allow_all, skip, or wait (the default: one run after another)."""
+
+    backfill_id: str
+    start: int
+    end: int
+    overlap: str
+    max_per_minute: int
+    requested_by: str
+
+
+@dataclass(frozen=True)
+class ScheduleBackfillTick:
+    """A backfill reached its next tick (written by the processor at the backfill's pace)."""
+
+    backfill_id: str
+    logical_time: int
+
+
+@dataclass(frozen=True)
+class ScheduleBackfillEnded:
+    backfill_id: str
+    reason: str  # "done", or why it stopped
+
+
 Payload = (ScheduleCreated | ScheduleUpdated | SchedulePaused | ScheduleResumed | ScheduleDeleted | ScheduleTriggered
-           | ScheduleTick | ScheduleFired | ScheduleSkipped | ScheduleBuffered | ScheduleRunEnded)
+           | ScheduleTick | ScheduleFired | ScheduleSkipped | ScheduleBuffered | ScheduleRunEnded
+           | ScheduleBackfillRequested | ScheduleBackfillTick | ScheduleBackfillEnded)
 
 PAYLOAD_TYPES: Mapping[str, type] = {cls.__name__: cls for cls in (
     ScheduleCreated, ScheduleUpdated, SchedulePaused, ScheduleResumed, ScheduleDeleted, ScheduleTriggered,
-    ScheduleTick, ScheduleFired, ScheduleSkipped, ScheduleBuffered, ScheduleRunEnded)}
+    ScheduleTick, ScheduleFired, ScheduleSkipped, ScheduleBuffered, ScheduleRunEnded, ScheduleBackfillRequested,
+    ScheduleBackfillTick, ScheduleBackfillEnded)}
 
 # what only the engine writes (signed, as on the executions topic)
-DECIDED_BY_ENGINE = (ScheduleTick, ScheduleFired, ScheduleSkipped, ScheduleBuffered, ScheduleRunEnded)
+DECIDED_BY_ENGINE = (ScheduleTick, ScheduleFired, ScheduleSkipped, ScheduleBuffered, ScheduleRunEnded,
+                     ScheduleBackfillTick, ScheduleBackfillEnded)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.domain.ids import schedule_idempotency_key
 from engine.domain.schedule import events as se
-from engine.domain.schedule.state import Run, ScheduleState
+from engine.domain.schedule.state import Backfill, Run, ScheduleState
 
 State = ScheduleState | None
 Applier = Callable[[ScheduleState, se.ScheduleEvent, Any], ScheduleState]
@@ -72,7 +72,7 @@ def _triggered(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTrig
 def _deleted(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleDeleted) -> ScheduleState:
     if state.deleted:
         return state
-    return replace(state, deleted=True, due=(), buffered=(), updated_at=event.occurred_at)
+    return replace(state, deleted=True, due=(), buffered=(), backfills=(), updated_at=event.occurred_at)
 
 
 def _tick(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTick) -> ScheduleState:
@@ -93,8 +93,7 @@ def _fired(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleFired) -
         due, buffered = state.due, _without(state.buffered, p.logical_time)
     else:
         return state
-    run = Run(p.execution_id, p.logical_time,
-              schedule_idempotency_key(state.schedule_id, p.logical_time, p.cause == "manual"))
+    run = Run(p.execution_id, p.logical_time, schedule_idempotency_key(state.schedule_id, p.logical_time, p.cause))
     return replace(state, due=due, buffered=buffered, running=(*state.running, run), fired=state.fired + 1,
                    last_fired=run)
 
@@ -123,6 +122,29 @@ def _run_ended(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleRunE
     return replace(state, running=running, last_status=p.status)
 
 
+def _backfill_requested(state: ScheduleState, event: se.ScheduleEvent,
+                        p: se.ScheduleBackfillRequested) -> ScheduleState:
+    if any(b.backfill_id == p.backfill_id for b in state.backfills):
+        return state
+    backfill = Backfill(p.backfill_id, p.start, p.end, p.overlap, p.max_per_minute, p.requested_by, p.start - 1)
+    return replace(state, backfills=(*state.backfills, backfill))
+
+
+def _backfill_tick(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleBackfillTick) -> ScheduleState:
+    if not state.backfills or state.backfills[0].backfill_id != p.backfill_id or not state.live:
+        return state
+    backfill = state.backfills[0]
+    if p.logical_time <= backfill.cursor:
+        return state
+    moved = replace(backfill, cursor=p.logical_time, ticks=backfill.ticks + 1, last_at=event.occurred_at)
+    return replace(state, backfills=(moved, *state.backfills[1:]), due=(*state.due, p.logical_time))
+
+
+def _backfill_ended(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleBackfillEnded) -> ScheduleState:
+    remaining = tuple(b for b in state.backfills if b.backfill_id != p.backfill_id)
+    return state if len(remaining) == len(state.backfills) else replace(state, backfills=remaining)
+
+
 APPLIERS: Mapping[type, Applier] = {
     se.ScheduleCreated: lambda state, event, p: state,  # handled before dispatch: it creates the state
     se.ScheduleUpdated: _control(_updated),
@@ -135,4 +157,7 @@ APPLIERS: Mapping[type, Applier] = {
     se.ScheduleSkipped: _skipped,
     se.ScheduleBuffered: _buffered,
     se.ScheduleRunEnded: _run_ended,
+    se.ScheduleBackfillRequested: _control(_backfill_requested),
+    se.ScheduleBackfillTick: _backfill_tick,
+    se.ScheduleBackfillEnded: _backfill_ended,
 }

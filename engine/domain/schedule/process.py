@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from engine.domain.ids import derived_event_id, schedule_tick_id
+from engine.domain.ids import backfill_tick_id, derived_event_id, schedule_tick_id
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand, StartExecution
 from engine.domain.schedule.evolve import State, evolve
@@ -65,4 +65,24 @@ def tick_event(state: State, logical_time: int, now: int) -> se.ScheduleEvent | 
                             payload=se.ScheduleTick(logical_time))
 
 
-__all__ = ["StartExecution", "Step", "next_due", "process", "tick_event"]
+def next_backfill_due(state: State) -> tuple[str, int, int] | None:
+    """(backfill id, logical time, when to write it) of the running backfill's next tick, at its pace."""
+    found = state.next_backfill_tick() if state is not None else None
+    if found is None or found[1] is None:
+        return None
+    backfill, tick = found
+    spacing = 60_000 // backfill.max_per_minute if backfill.max_per_minute else 0
+    due = backfill.last_at + spacing if backfill.last_at is not None else 0
+    return backfill.backfill_id, tick, due
+
+
+def backfill_tick_event(state: State, backfill_id: str, logical_time: int, now: int) -> se.ScheduleEvent | None:
+    due = next_backfill_due(state)
+    if state is None or due is None or due[:2] != (backfill_id, logical_time):
+        return None
+    return se.ScheduleEvent(event_id=backfill_tick_id(state.schedule_id, backfill_id, logical_time),
+                            schedule_id=state.schedule_id, occurred_at=now, producer="engine",
+                            payload=se.ScheduleBackfillTick(backfill_id, logical_time))
+
+
+__all__ = ["StartExecution", "Step", "backfill_tick_event", "next_backfill_due", "next_due", "process", "tick_event"]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.domain.cadence import parse, previous_fire
+from engine.domain.cadence import next_fire, parse, previous_fire
 from engine.domain.ids import execution_id_for_key, schedule_idempotency_key
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand, StartExecution, StopExecution
@@ -40,7 +40,7 @@ def react(state: ScheduleState | None, event: se.ScheduleEvent, now: int) -> Dec
 
 def run_id(state: ScheduleState, logical_time: int, cause: str) -> str:
     """The one execution a tick (or a manual trigger) can start."""
-    key = schedule_idempotency_key(state.schedule_id, logical_time, cause == "manual")
+    key = schedule_idempotency_key(state.schedule_id, logical_time, cause)
     return execution_id_for_key(state.spec.flow_name, key, state.spec.project)
 
 
@@ -131,13 +131,52 @@ def _on_resumed(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleRes
     return Decisions(events=[se.ScheduleSkipped(first, max(last or first, first), "paused")])
 
 
+def _on_backfill_requested(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleBackfillRequested,
+                           now: int) -> Decisions:
+    """A backfill whose range holds no tick ends at once (later ones end with their last tick)."""
+    backfill = next((b for b in state.backfills if b.backfill_id == p.backfill_id), None)
+    if backfill is None:
+        return Decisions()
+    first = next_fire(parse(state.spec.cadence), state.spec.timezone, backfill.cursor, state.anchor_for(backfill))
+    if first is None or first > backfill.end:
+        return Decisions(events=[se.ScheduleBackfillEnded(p.backfill_id, "no tick in the range")])
+    return Decisions()
+
+
+def _on_backfill_tick(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleBackfillTick,
+                      now: int) -> Decisions:
+    if p.logical_time not in state.due or not state.backfills:
+        return Decisions()
+    backfill = state.backfills[0]
+    tick = p.logical_time
+    if backfill.overlap == "skip" and state.running:
+        running = ", ".join(run.execution_id for run in state.running)
+        decided = Decisions(events=[se.ScheduleSkipped(tick, tick, f"backfill {backfill.backfill_id}: overlap "
+                                                                    f"skip: {running} still running")])
+    else:
+        decided = _start(state, tick, "backfill")
+    following = next_fire(parse(state.spec.cadence), state.spec.timezone, tick, state.anchor_for(backfill))
+    if following is None or following > backfill.end:
+        decided.events.append(se.ScheduleBackfillEnded(backfill.backfill_id, "done"))
+    return decided
+
+
+def _on_updated(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleUpdated, now: int) -> Decisions:
+    """A new expression may leave the running backfill no tick in its range: it ends then."""
+    found = state.next_backfill_tick()
+    if found is None or found[1] is not None:
+        return Decisions()
+    return Decisions(events=[se.ScheduleBackfillEnded(found[0].backfill_id, "the schedule's expression has no "
+                                                                              "tick left in the range")])
+
+
 def _nothing(state: ScheduleState, event: se.ScheduleEvent, p: Any, now: int) -> Decisions:
     return Decisions()
 
 
 REACTORS: Mapping[type, Reactor] = {
     se.ScheduleCreated: _nothing,  # its first tick comes from the processor's timers
-    se.ScheduleUpdated: _nothing,
+    se.ScheduleUpdated: _on_updated,
     se.SchedulePaused: _nothing,
     se.ScheduleResumed: _on_resumed,
     se.ScheduleDeleted: _nothing,
@@ -147,4 +186,7 @@ REACTORS: Mapping[type, Reactor] = {
     se.ScheduleSkipped: _nothing,
     se.ScheduleBuffered: _nothing,
     se.ScheduleRunEnded: _on_run_ended,
+    se.ScheduleBackfillRequested: _on_backfill_requested,
+    se.ScheduleBackfillTick: _on_backfill_tick,
+    se.ScheduleBackfillEnded: _nothing,
 }

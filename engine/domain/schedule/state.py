@@ -16,6 +16,22 @@ class Run:
     idempotency_key: str
 
 
+BACKFILL_OVERLAPS = ("wait", "skip", "allow_all")
+
+
+@dataclass(frozen=True)
+class Backfill:
+    backfill_id: str
+    start: int
+    end: int
+    overlap: str  # wait (for the running execution to end), skip, allow_all
+    max_per_minute: int  # 0: no limit
+    requested_by: str
+    cursor: int  # ticks up to here are decided
+    ticks: int = 0  # ticks decided so far
+    last_at: int | None = None  # when its last tick was written (the pace counts from there)
+
+
 @dataclass(frozen=True)
 class ScheduleState:
     schedule_id: str
@@ -34,6 +50,7 @@ class ScheduleState:
     last_fired: Run | None = None
     last_status: str | None = None  # how the last execution to end ended
     updated_at: int = 0
+    backfills: tuple[Backfill, ...] = ()  # requested and not ended, run one at a time in order
 
     @property
     def anchor(self) -> int:
@@ -50,6 +67,26 @@ class ScheduleState:
         if tick is None or (self.spec.end_at is not None and tick > self.spec.end_at):
             return None
         return tick
+
+    def next_backfill_tick(self) -> tuple[Backfill, int | None] | None:
+        """The running backfill and its next tick (None: it has none left), or None when there is no backfill or
+        it waits for an execution to end."""
+        if not self.backfills or not self.live:
+            return None
+        backfill = self.backfills[0]
+        if backfill.overlap == "wait" and self.running:
+            return None
+        tick = next_fire(parse(self.spec.cadence), self.spec.timezone, backfill.cursor, self.anchor_for(backfill))
+        return backfill, (tick if tick is not None and tick <= backfill.end else None)
+
+    def anchor_for(self, backfill: Backfill) -> int:
+        """Where a backfill's interval ticks count from: the schedule's own grid, extended back before its anchor
+        when the range starts earlier (cron ticks do not depend on it)."""
+        cadence = parse(self.spec.cadence)
+        if cadence.kind != "interval" or self.anchor <= backfill.start:
+            return min(self.anchor, backfill.start)
+        steps = -(-(self.anchor - backfill.start) // cadence.interval_ms)
+        return self.anchor - steps * cadence.interval_ms
 
     def due_at(self, tick: int) -> int:
         """When ``tick`` is written: its time plus this tick's fixed share of the jitter."""

@@ -1,4 +1,4 @@
-"""``kafkaban schedule create|list|show|update|pause|resume|delete|trigger|preview``: schedules through the API
+"""``kafkaban schedule create|list|show|update|pause|resume|delete|trigger|backfill|preview``: schedules through the API
 (``preview`` computes locally, so a cron and a time zone can be checked with nothing running)."""
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
           f"{s['catchup_window_ms'] // 1000} s" + (f"; jitter {s['jitter_ms']} ms" if s["jitter_ms"] else ""))
     print(f"  next fire: {s['next_fire_at'] or '-'}; fired {s['fired']}, skipped {s['skipped']}; running: "
           f"{', '.join(r['execution_id'] for r in s['running']) or '-'}")
+    for b in s.get("backfills", []):
+        print(f"  backfill {b['backfill_id']}: {b['range_start']} .. {b['range_end']}, {b['status']}"
+              f" ({b['ticks']} tick(s) decided, through {b['decided_through'] or '-'})"
+              + (f": {b['reason']}" if b["reason"] else ""))
     for fire in s.get("fires", []):
         what = fire["execution_id"] + f" ({fire['execution_status'] or 'SUBMITTED'})" if fire["execution_id"] else \
             (fire["reason"] or "")
@@ -97,6 +101,22 @@ def _control(action: str) -> Any:
         print_json(answer) if args.json else print(f"schedule {args.schedule_id}: {action} requested")
         return EXIT_OK
     return handler
+
+
+def _backfill(args: argparse.Namespace, settings: Settings) -> int:
+    body: dict[str, Any] = {"from": getattr(args, "from"), "to": args.to, "by": args.by,
+                            "max_per_minute": args.max_per_minute}
+    if args.overlap:
+        body["overlap"] = args.overlap
+    if args.id:
+        body["backfill_id"] = args.id
+    answer = call(settings.api_url, "POST", _path(args.schedule_id, "backfill"), body)
+    if args.json:
+        print_json(answer)
+    else:
+        print(f"backfill {answer['backfill_id']} of schedule {args.schedule_id}: {answer['ticks']} tick(s); follow "
+              f"it with: kafkaban schedule show {args.schedule_id}")
+    return EXIT_OK
 
 
 def _preview(args: argparse.Namespace, settings: Settings) -> int:
@@ -166,6 +186,16 @@ def add_schedule_commands(commands: Any) -> None:
             parser.add_argument("--note", help="why")
         parser.set_defaults(handler=_control(action))
 
+    backfill = sub.add_parser("backfill", help="run the ticks of a past range, each as an execution of its own")
+    backfill.add_argument("schedule_id")
+    backfill.add_argument("--from", required=True, help="ISO-8601 (without an offset: in the schedule's zone)")
+    backfill.add_argument("--to", required=True)
+    backfill.add_argument("--overlap", choices=["wait", "skip", "allow_all"],
+                          help="wait (default): one run after another; skip: skip a tick while a run goes on")
+    backfill.add_argument("--max-per-minute", type=int, default=0, help="pace (0: no limit)")
+    backfill.add_argument("--id", help="the backfill's id (default: a new uuid)")
+    backfill.set_defaults(handler=_backfill)
+
     preview_parser = sub.add_parser("preview", help="print the next fire times of an expression (no API needed)")
     preview_parser.add_argument("cron")
     preview_parser.add_argument("--tz", "--timezone", dest="timezone", default="UTC")
@@ -173,7 +203,7 @@ def add_schedule_commands(commands: Any) -> None:
     preview_parser.add_argument("--count", type=int, default=10)
     preview_parser.set_defaults(handler=_preview)
 
-    for parser in (create, update, listing, show, preview_parser, *[sub.choices[a] for a in
+    for parser in (create, update, listing, show, preview_parser, backfill, *[sub.choices[a] for a in
                                                                    ("pause", "resume", "trigger", "delete")]):
         parser.add_argument("--json", action="store_true")
         if parser not in (listing, show, preview_parser):

@@ -14,6 +14,7 @@ from engine.clock import iso_from_ms
 from engine.domain.cadence import CadenceError, fire_times, instant_of, parse, zone
 from engine.domain.schedule import events as se
 from engine.domain.schedule.spec import DEFAULT_CATCHUP_WINDOW_MS, ScheduleSpec, spec_problems
+from engine.domain.schedule.state import BACKFILL_OVERLAPS
 from engine.domain.units import duration_ms
 
 SCHEDULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -98,6 +99,47 @@ def schedule_id_of(body: Mapping[str, Any]) -> str:
         raise ScheduleRequestError(["schedule_id: 1 to 100 letters, digits, '_', '.' or '-', starting with a letter "
                                     "or digit"])
     return given
+
+
+MAX_BACKFILL_TICKS = 100_000
+
+
+def backfill_from_request(body: Mapping[str, Any], spec: ScheduleSpec, anchor: int, now: int
+                          ) -> tuple[se.ScheduleBackfillRequested, int]:
+    """The backfill a request asks for and how many ticks its range holds, or ScheduleRequestError."""
+    unknown = sorted(set(body) - {"from", "to", "overlap", "max_per_minute", "backfill_id", "by"})
+    problems = [f"unknown field {name!r} (fields: from, to, overlap, max_per_minute, backfill_id)"
+                for name in unknown]
+    try:
+        start = instant(body.get("from"), spec.timezone, "from")
+        end = instant(body.get("to"), spec.timezone, "to")
+    except ScheduleRequestError as exc:
+        problems += exc.problems
+        start = end = None
+    if start is None or end is None:
+        problems.append("from and to are required (ISO-8601 times; without an offset, in the schedule's zone)")
+    elif end < start:
+        problems.append("to: must not be before from")
+    elif end > now:
+        problems.append("to: a backfill runs past ticks; the range must end by now")
+    overlap = body.get("overlap") or "wait"
+    if overlap not in BACKFILL_OVERLAPS:
+        problems.append(f"overlap: {overlap!r} is not one of {', '.join(BACKFILL_OVERLAPS)}")
+    pace = body.get("max_per_minute", 0)
+    if not isinstance(pace, int) or isinstance(pace, bool) or not 0 <= pace <= 60_000:
+        problems.append("max_per_minute: a whole number from 0 (no limit) to 60000")
+    backfill_id = body.get("backfill_id") or str(uuid.uuid4())
+    if not isinstance(backfill_id, str) or not SCHEDULE_ID.fullmatch(backfill_id):
+        problems.append("backfill_id: 1 to 100 letters, digits, '_', '.' or '-'")
+    if problems:
+        raise ScheduleRequestError(problems)
+    assert start is not None and end is not None
+    ticks = len(fire_times(parse(spec.cadence), spec.timezone, start - 1, MAX_BACKFILL_TICKS + 1,
+                           min(anchor, start), end))
+    if ticks > MAX_BACKFILL_TICKS:
+        raise ScheduleRequestError([f"the range holds more than {MAX_BACKFILL_TICKS:,} ticks; split it"])
+    return se.ScheduleBackfillRequested(backfill_id, start, end, str(overlap), pace, str(body.get("by") or "api")), \
+        ticks
 
 
 def event(schedule_id: str, payload: se.Payload, now: int) -> se.ScheduleEvent:

@@ -52,3 +52,13 @@ def schedule_metrics(conn: psycopg.Connection) -> dict[str, Any]:
         "WHERE outcome = 'FIRED' AND cause = 'schedule' AND decided_at > now() - interval '1 hour') l").fetchone()
     return {"schedules": by_status, "ticks": by_outcome, "missed": missed[0] if missed else 0,
             "fire_lag_seconds": {"p50": lag[0], "p99": lag[1], "fires": lag[2]} if lag else None}
+
+
+def schedule_backfills(conn: psycopg.Connection, schedule_id: str) -> list[dict[str, Any]]:
+    """A schedule's backfills, newest first, with their progress."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT backfill_id, range_start, range_end, overlap, max_per_minute, requested_by, requested_at, status, "
+            "decided_through, ticks, reason, ended_at FROM schedule_backfills WHERE schedule_id = %s "
+            "ORDER BY requested_at DESC", (schedule_id,)).fetchall()
+    return [_clean(r) for r in rows]

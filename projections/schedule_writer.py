@@ -57,7 +57,30 @@ class ScheduleWriter:
         if after is None or after is before:
             return
         _write_fire(conn, event)
+        _write_backfill(conn, event, after)
         _write_schedule(conn, after, offset)
+
+
+def _write_backfill(conn: psycopg.Connection, event: se.ScheduleEvent, s: ScheduleState) -> None:
+    p = event.payload
+    if isinstance(p, se.ScheduleBackfillRequested):
+        conn.execute(
+            "INSERT INTO schedule_backfills (schedule_id, backfill_id, range_start, range_end, overlap, "
+            "max_per_minute, requested_by, requested_at, status, ticks) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+            "'RUNNING', 0) ON CONFLICT DO NOTHING",
+            (s.schedule_id, p.backfill_id, ts(p.start), ts(p.end), p.overlap, p.max_per_minute, p.requested_by,
+             ts(event.occurred_at)))
+    elif isinstance(p, se.ScheduleBackfillTick):
+        conn.execute("UPDATE schedule_backfills SET decided_through = %s, ticks = ticks + 1 WHERE schedule_id = %s "
+                     "AND backfill_id = %s", (ts(p.logical_time), s.schedule_id, p.backfill_id))
+    elif isinstance(p, se.ScheduleBackfillEnded):
+        conn.execute("UPDATE schedule_backfills SET status = 'ENDED', reason = %s, ended_at = %s WHERE "
+                     "schedule_id = %s AND backfill_id = %s", (p.reason, ts(event.occurred_at), s.schedule_id,
+                                                               p.backfill_id))
+    elif isinstance(p, se.ScheduleDeleted):
+        conn.execute("UPDATE schedule_backfills SET status = 'ENDED', reason = 'the schedule was deleted', "
+                     "ended_at = %s WHERE schedule_id = %s AND status = 'RUNNING'",
+                     (ts(event.occurred_at), s.schedule_id))
 
 
 def _write_fire(conn: psycopg.Connection, event: se.ScheduleEvent) -> None:

@@ -5,6 +5,7 @@ FastAPI there) and engine/domain/schedule."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from typing import Any
 
@@ -16,9 +17,16 @@ from engine.clock import now_ms
 from engine.codec.schedule_records import encode_schedule_event
 from engine.config import Settings
 from engine.domain.schedule import events as se
-from engine.schedule_requests import ScheduleRequestError, event, preview, schedule_id_of, spec_from_request
+from engine.schedule_requests import (
+    ScheduleRequestError,
+    backfill_from_request,
+    event,
+    preview,
+    schedule_id_of,
+    spec_from_request,
+)
 from projections import queries
-from projections.schedule_queries import get_schedule, list_schedules, schedule_fires
+from projections.schedule_queries import get_schedule, list_schedules, schedule_backfills, schedule_fires
 
 MAX_BODY = 256 * 1024
 
@@ -108,6 +116,7 @@ def add_schedule_routes(app: FastAPI, settings: Settings, db: Db, produce: Produ
             if found is None:
                 raise ApiError(404, f"schedule {schedule_id!r} not found")
             found["fires"] = schedule_fires(conn, schedule_id, fires)
+            found["backfills"] = schedule_backfills(conn, schedule_id)
         return found
 
     @app.patch("/api/v1/schedules/{schedule_id}")
@@ -140,6 +149,25 @@ def add_schedule_routes(app: FastAPI, settings: Settings, db: Db, produce: Produ
     async def trigger(schedule_id: str, request: Request) -> dict[str, Any]:
         """Run the schedule's flow now, once (its overlap policy applies)."""
         return await control(schedule_id, request, lambda by, body: se.ScheduleTriggered(by))
+
+    @app.post("/api/v1/schedules/{schedule_id}/backfill", status_code=202)
+    async def backfill(schedule_id: str, request: Request) -> dict[str, Any]:
+        """Run the ticks of a past range: `from`, `to`, and optionally `overlap` (wait, the default; skip;
+        allow_all), `max_per_minute` (0: no limit) and `backfill_id`. Each tick starts an execution of its own."""
+        body = await read_json(request)
+        found = await asyncio.to_thread(existing, schedule_id)
+        spec = spec_or_422({"flow": found["flow"], "cron": found["cron"], "timezone": found["timezone"]})
+        anchor = found["start_at"] or found["created_at"]
+        try:
+            requested, ticks = backfill_from_request(body, spec, int(dt.datetime.fromisoformat(anchor).timestamp()
+                                                                     * 1000), now_ms())
+        except ScheduleRequestError as exc:
+            raise ApiError(422, "invalid backfill", exc.problems) from exc
+        with db() as conn:
+            if any(b["backfill_id"] == requested.backfill_id for b in schedule_backfills(conn, schedule_id)):
+                raise ApiError(409, f"backfill {requested.backfill_id!r} exists already")
+        answer = await write(schedule_id, requested)
+        return {**answer, "backfill_id": requested.backfill_id, "ticks": ticks}
 
     @app.delete("/api/v1/schedules/{schedule_id}", status_code=202)
     async def delete(schedule_id: str, request: Request) -> dict[str, Any]:

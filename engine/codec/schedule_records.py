@@ -11,15 +11,17 @@ from engine.codec.errors import DecodeError
 from engine.codec.records import codec, plain_record
 from engine.domain.schedule import events as se
 from engine.domain.schedule.spec import ScheduleSpec
+from engine.domain.triggers import TriggerDependency
 
 NAMESPACE = "kafkaban.schedules"
 _SPEC_ON_THE_WIRE = {"flow": "flow_name", "cadence": "cron"}
-_TIMES = ("start_at", "end_at", "through")
+_TIMES = ("start_at", "end_at", "through", "start", "end", "until")
 
 
 def spec_to_record(spec: ScheduleSpec) -> dict[str, Any]:
     out = {_SPEC_ON_THE_WIRE.get(f.name, f.name): getattr(spec, f.name) for f in fields(spec)}
     out["params"] = dict(spec.params)
+    out["dependencies"] = [{"name": d.name, "type": d.type, "params": dict(d.params)} for d in spec.dependencies]
     return out
 
 
@@ -27,7 +29,13 @@ def spec_from_record(body: Mapping[str, Any]) -> ScheduleSpec:
     wire = {wire: name for name, wire in _SPEC_ON_THE_WIRE.items()}
     names = {f.name for f in fields(ScheduleSpec)}
     values = {wire.get(key, key): value for key, value in body.items() if wire.get(key, key) in names}
+    values["dependencies"] = tuple(TriggerDependency(d["name"], d["type"], dict(d["params"]))
+                                   for d in values.get("dependencies") or ())
     return ScheduleSpec(**values)
+
+
+def _match_to_record(match: se.DependencyMatch) -> dict[str, Any]:
+    return {"name": match.name, "topic": match.topic, "partition": match.partition, "offset": match.offset}
 
 
 def schedule_event_to_record(event: se.ScheduleEvent) -> dict[str, Any]:
@@ -37,6 +45,10 @@ def schedule_event_to_record(event: se.ScheduleEvent) -> dict[str, Any]:
         body = {**spec_to_record(payload.spec), who: getattr(payload, who)}
     else:
         body = {f.name: getattr(payload, f.name) for f in fields(payload)}
+        if isinstance(payload, se.ScheduleFired):
+            body["dependencies"] = [_match_to_record(m) for m in payload.dependencies]
+        elif isinstance(payload, se.ScheduleDependencyMet):
+            body["match"] = _match_to_record(payload.match)
     return {"event_id": event.event_id, "schedule_id": event.schedule_id, "occurred_at": event.occurred_at,
             "producer": event.producer, "causation_id": event.causation_id, "correlation_id": event.correlation_id,
             "payload": (f"{NAMESPACE}.{type(payload).__name__}", body)}
@@ -51,6 +63,11 @@ def schedule_event_from_record(record: Mapping[str, Any], data: bytes = b"") -> 
             payload: se.Payload = se.ScheduleCreated(spec_from_record(body), body["created_by"])
         elif cls is se.ScheduleUpdated:
             payload = se.ScheduleUpdated(spec_from_record(body), body["updated_by"])
+        elif cls is se.ScheduleFired:
+            body["dependencies"] = tuple(se.DependencyMatch(**m) for m in body.get("dependencies") or ())
+            payload = cls(**body)
+        elif cls is se.ScheduleDependencyMet:
+            payload = cls(body["logical_time"], se.DependencyMatch(**body["match"]))
         else:
             payload = cls(**body)
         return se.ScheduleEvent(event_id=plain["event_id"], schedule_id=plain["schedule_id"],

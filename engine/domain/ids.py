@@ -54,3 +54,12 @@ def schedule_idempotency_key(schedule_id: str, logical_time: int, cause: str = "
 def backfill_tick_id(schedule_id: str, backfill_id: str, logical_time: int) -> str:
     """Id of a backfill's tick: one per (schedule, backfill, logical time)."""
     return str(uuid.uuid5(NAMESPACE, f"backfill-tick/{schedule_id}/{backfill_id}/{logical_time}"))
+
+
+def wait_expired_id(schedule_id: str, logical_time: int) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"wait-expired/{schedule_id}/{logical_time}"))
+
+
+def dependency_met_id(schedule_id: str, logical_time: int, name: str) -> str:
+    """One per (schedule, tick, dependency): the first matching record found is the one recorded."""
+    return str(uuid.uuid5(NAMESPACE, f"dependency-met/{schedule_id}/{logical_time}/{name}"))

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
@@ -71,7 +72,9 @@ class Catalog:
         return _checked(versions[chosen], flow, None, None)
 
 
+@lru_cache(maxsize=4096)
 def _checked(source: str, name: str, project: str | None, archive: str | None) -> Resolved | str:
+    """Parsed and validated once per distinct definition: every tick of every schedule of a flow shares it."""
     spec, problems = check_flow(source, default_name=name)
     if spec is None or problems:
         return f"the definition of {name!r} no longer validates: " + "; ".join(str(p) for p in problems)

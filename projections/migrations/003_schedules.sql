@@ -56,3 +56,21 @@ CREATE TABLE schedule_fires (
     PRIMARY KEY (schedule_id, logical_time, outcome)
 );
 CREATE INDEX schedule_fires_by_time ON schedule_fires (schedule_id, logical_time DESC);
+
+-- Backfills: one row per requested range, with its progress.
+CREATE TABLE schedule_backfills (
+    schedule_id     text        NOT NULL,
+    backfill_id     text        NOT NULL,
+    range_start     timestamptz NOT NULL,
+    range_end       timestamptz NOT NULL,
+    overlap         text        NOT NULL,
+    max_per_minute  integer     NOT NULL,
+    requested_by    text        NOT NULL,
+    requested_at    timestamptz NOT NULL,
+    status          text        NOT NULL,  -- RUNNING, ENDED
+    decided_through timestamptz,           -- its ticks up to here are decided
+    ticks           integer     NOT NULL,
+    reason          text,                  -- ENDED: done, or why it stopped
+    ended_at        timestamptz,
+    PRIMARY KEY (schedule_id, backfill_id)
+);

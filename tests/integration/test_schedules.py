@@ -304,3 +304,38 @@ def test_two_engines_fire_each_tick_once(stack: Stack) -> None:
     times = [ms(r["logical_time"]) for r in executions_of(stack, "two-engines")]
     assert len(times) == len(set(times)) and len(times) >= 8
     ticks_accounted_for(s, min(ms(r["logical_time"]) for r in first), max(ms(f["through"]) for f in s["fires"]))
+
+
+def test_a_backfill_runs_each_past_tick_once_one_after_another(stack: Stack) -> None:
+    stack.api("POST", "/api/v1/schedules", {"schedule_id": "backfilled", "flow": "tick", "cron": "*/10 * * * *"})
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    start, end = now - dt.timedelta(minutes=50), now - dt.timedelta(minutes=1)
+    bad = error_of(lambda: stack.api("POST", "/api/v1/schedules/backfilled/backfill",
+                                     {"from": end.isoformat(), "to": start.isoformat()}))
+    assert bad.status == 422 and "must not be before from" in json.dumps(bad.details)
+    future = error_of(lambda: stack.api("POST", "/api/v1/schedules/backfilled/backfill",
+                                        {"from": start.isoformat(), "to": (now + dt.timedelta(days=1)).isoformat()}))
+    assert future.status == 422 and "must end by now" in json.dumps(future.details)
+    done = cli(stack, "schedule", "backfill", "backfilled", "--from", start.isoformat(), "--to", end.isoformat(),
+               "--id", "last-hour", "--json")
+    assert done.returncode == 0, done.stderr
+    expected = json.loads(done.stdout)["ticks"]
+    assert expected == 5
+    again = error_of(lambda: stack.api("POST", "/api/v1/schedules/backfilled/backfill",
+                                       {"from": start.isoformat(), "to": end.isoformat(), "backfill_id": "last-hour"}))
+    assert again.status == 409
+
+    def ended() -> dict[str, Any] | None:
+        s = schedule(stack, "backfilled")
+        return s if s["backfills"] and s["backfills"][0]["status"] == "ENDED" else None
+
+    s = wait_until(ended, 60, "the backfill ended")
+    assert s["backfills"][0]["reason"] == "done" and s["backfills"][0]["ticks"] == 5
+    s = settled(stack, "backfilled")
+    runs = sorted(executions_of(stack, "backfilled"), key=lambda r: r["logical_time"])
+    assert len(runs) == 5 and all(r["status"] == "SUCCEEDED" for r in runs)
+    assert len({r["logical_time"] for r in runs}) == 5
+    for a, b in itertools.pairwise(sorted(runs, key=lambda r: r["started_at"])):
+        assert a["ended_at"] <= b["started_at"]  # overlap "wait": one after another
+    assert {f["cause"] for f in s["fires"] if f["outcome"] == "FIRED"} == {"backfill"}
+    stack.api("DELETE", "/api/v1/schedules/backfilled")

@@ -7,7 +7,15 @@ import uuid
 
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand, StartExecution
-from engine.domain.schedule.process import backfill_tick_event, next_backfill_due, next_due, process, tick_event
+from engine.domain.schedule.process import (
+    backfill_tick_event,
+    next_backfill_due,
+    next_due,
+    next_wait_expiry,
+    process,
+    tick_event,
+    wait_expired_event,
+)
 from engine.domain.schedule.spec import ScheduleSpec
 from engine.domain.schedule.state import ScheduleState
 
@@ -44,7 +52,10 @@ class Sim:
         """A processor that was up all along: each tick (and backfill tick) is written when it is due."""
         while True:
             due, backfill = next_due(self.state), next_backfill_due(self.state)
-            if backfill is not None and backfill[2] <= now and (due is None or backfill[2] <= due[1]):
+            expiry = next_wait_expiry(self.state)
+            if expiry is not None and expiry[1] <= now and (due is None or expiry[1] <= due[1]):
+                event = wait_expired_event(self.state, expiry[0], expiry[1])
+            elif backfill is not None and backfill[2] <= now and (due is None or backfill[2] <= due[1]):
                 event = backfill_tick_event(self.state, backfill[0], backfill[1], max(backfill[2], self.clock))
             elif due is not None and due[1] <= now:
                 event = tick_event(self.state, due[0], due[1])
@@ -56,6 +67,10 @@ class Sim:
     def end(self, execution_id: str, at: int, status: str = "SUCCEEDED") -> None:
         run = next(r for r in self.state.running if r.execution_id == execution_id)
         self.put(se.ScheduleRunEnded(execution_id, run.logical_time, status), at, "engine")
+
+    def met(self, tick: int, name: str, offset: int, at: int) -> None:
+        """The engine found a record for dependency ``name`` of the tick waiting at ``tick``."""
+        self.put(se.ScheduleDependencyMet(tick, se.DependencyMatch(name, "events", 0, offset)), at, "engine")
 
     def of(self, kind: type) -> list:
         return [e.payload for e in self.log if isinstance(e.payload, kind)]

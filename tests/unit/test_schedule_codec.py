@@ -14,6 +14,7 @@ from engine.codec.schedule_records import decode_schedule_event, encode_schedule
 from engine.codec.schema_set import schema_set
 from engine.domain.schedule import events as se
 from engine.domain.schedule.spec import ScheduleSpec
+from engine.domain.triggers import TriggerDependency
 from tests.support.schedules import T0, Sim, at_minute
 
 KEY = b"test-key"
@@ -30,6 +31,14 @@ def a_full_history() -> list[se.ScheduleEvent]:
     sim.put(se.ScheduleUpdated(spec, "ops"), at_minute(4))
     sim.put(se.ScheduleResumed("ops"), at_minute(6))
     sim.put(se.ScheduleTriggered("ops"), at_minute(6) + 1)
+    sim.put(se.ScheduleBackfillRequested("b1", at_minute(-1), at_minute(1), "allow_all", 10, "ops"), at_minute(6) + 2)
+    sim.run_until(at_minute(6) + 20_000)
+    dependency = TriggerDependency("landed", "kafka", {"topic": "events", "match": "landed"})
+    sim.put(se.ScheduleUpdated(replace(spec, cadence="* * * * *", dependencies=(dependency,), max_wait_ms=60_000,
+                                       start_at=None, jitter_ms=0, origin="trigger"), "ops"), at_minute(6) + 30_000)
+    sim.run_until(at_minute(7) + 1)
+    sim.met(at_minute(7), "landed", 3, at_minute(7) + 2)
+    sim.run_until(at_minute(9) + 1)
     sim.put(se.ScheduleDeleted("ops"), at_minute(7))
     return sim.log
 

@@ -15,10 +15,14 @@ from engine.domain.process import process as process_execution
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import StopExecution
 from engine.domain.schedule.evolve import APPLIERS, MissingApplier, evolve, fold
+from engine.domain.schedule.matching import matches
 from engine.domain.schedule.process import next_due, tick_event
 from engine.domain.schedule.react import REACTORS
 from engine.domain.schedule.spec import ScheduleSpec, spec_problems
+from engine.domain.triggers import TriggerDependency
 from tests.support.schedules import MIN, T0, Sim, at_minute
+
+DEP = TriggerDependency("landed", "kafka", {"topic": "events", "match": "landed"})
 
 
 def every_minute(**changes: object) -> ScheduleSpec:
@@ -48,7 +52,12 @@ def test_fold_equals_live_state_and_every_event_applied_twice_changes_nothing() 
     sim.put(se.ScheduleTriggered("ops"), at_minute(6) + 6)
     sim.put(se.ScheduleBackfillRequested("b1", at_minute(-10), at_minute(-8), "allow_all", 0, "ops"), at_minute(6) + 7)
     sim.run_until(at_minute(8))
-    sim.put(se.ScheduleDeleted("ops"), at_minute(8) + 1)
+    waiting = every_minute(overlap="allow_all", dependencies=(DEP,), max_wait_ms=MIN)
+    sim.put(se.ScheduleUpdated(waiting, "ops"), at_minute(8) + 1)
+    sim.run_until(at_minute(9) + 1)
+    sim.met(at_minute(9), "landed", 7, at_minute(9) + 2)
+    sim.run_until(at_minute(10) + MIN + 1)  # the tick of minute 10 waits in vain
+    sim.put(se.ScheduleDeleted("ops"), at_minute(12) + 1)
     assert {type(e.payload) for e in sim.log} == set(APPLIERS)  # the scenario holds every kind of event
     assert fold(sim.log) == sim.state
     state = sim.state
@@ -311,3 +320,54 @@ def test_a_backfill_of_a_range_without_ticks_ends_at_once() -> None:
     sim = Sim(every_minute(cadence="0 3 * * *"), created_at=at_minute(0))
     sim.put(se.ScheduleBackfillRequested("empty", at_minute(-50), at_minute(-40), "wait", 0, "ops"), at_minute(0))
     assert sim.of(se.ScheduleBackfillEnded) == [se.ScheduleBackfillEnded("empty", "no tick in the range")]
+
+
+# -- event triggers -------------------------------------------------------------------------------------------------
+
+def test_a_tick_with_dependencies_waits_for_them_and_fires_with_the_records_that_met_them() -> None:
+    two = (DEP, TriggerDependency("approved", "kafka", {"topic": "ops", "field": "state", "value": "ok"}))
+    sim = Sim(every_minute(dependencies=two, max_wait_ms=5 * MIN))
+    sim.run_until(at_minute(1))
+    assert sim.of(se.ScheduleWaiting) == [se.ScheduleWaiting(at_minute(1), at_minute(6))]
+    sim.met(at_minute(1), "landed", 41, at_minute(1) + 10)
+    sim.met(at_minute(1), "landed", 42, at_minute(1) + 11)  # a second record for it changes nothing
+    assert sim.of(se.ScheduleFired) == []
+    sim.met(at_minute(1), "approved", 9, at_minute(1) + 20)
+    fired = sim.of(se.ScheduleFired)
+    assert [(f.logical_time, f.cause) for f in fired] == [(at_minute(1), "trigger")]
+    assert fired[0].dependencies == (se.DependencyMatch("landed", "events", 0, 41),
+                                     se.DependencyMatch("approved", "events", 0, 9))
+    sim.run_until(at_minute(2))
+    assert [w.logical_time for w in sim.state.waiting] == [at_minute(2)]  # the next tick waits on its own
+
+
+def test_a_tick_whose_dependencies_do_not_come_in_time_starts_nothing() -> None:
+    sim = Sim(every_minute(cadence="0 * * * *", dependencies=(DEP,), max_wait_ms=10 * MIN))
+    sim.run_until(at_minute(60) + 10 * MIN)
+    assert sim.of(se.ScheduleFired) == []
+    assert [s.reason for s in sim.of(se.ScheduleSkipped)] == ["dependencies not met within 10 min: landed"]
+    sim.met(at_minute(60), "landed", 1, at_minute(71))  # too late: nothing
+    assert sim.of(se.ScheduleFired) == [] and sim.state.waiting == ()
+
+
+def test_dependency_matching_as_azkaban_and_on_fields() -> None:
+    regex = TriggerDependency("d", "kafka", {"topic": "t", "match": "hadoop?.*"})
+    assert matches(regex, '{"event": "hadoo-done"}') and not matches(regex, "spark")  # find, not a whole match
+    field = TriggerDependency("d", "kafka", {"topic": "t", "field": "table.name", "value": "sales"})
+    assert matches(field, '{"table": {"name": "sales"}}')
+    assert not matches(field, '{"table": {"name": "sales_eu"}}') and not matches(field, "sales")
+    assert matches(field, "not json", {"table": {"name": "sales"}})  # an Avro value, decoded by the edge
+    number = TriggerDependency("d", "kafka", {"topic": "t", "field": "rows", "match": "^[1-9]"})
+    assert matches(number, '{"rows": 120}') and not matches(number, '{"rows": 0}')
+
+
+@pytest.mark.parametrize(("dependency", "says"), [
+    (TriggerDependency("d", "hdfs", {"topic": "t"}), "type 'hdfs' is not supported"),
+    (TriggerDependency("d", "kafka", {"match": "x"}), "params.topic is required"),
+    (TriggerDependency("d", "kafka", {"topic": "t", "match": "("}), "not a regular expression"),
+    (TriggerDependency("d", "kafka", {"topic": "t", "value": "x"}), "needs params.field"),
+    (TriggerDependency("d", "kafka", {"topic": "t", "match": "x", "group": "g"}), "unknown params group"),
+])
+def test_bad_dependencies_say_what_is_wrong(dependency: TriggerDependency, says: str) -> None:
+    assert any(says in p for p in spec_problems(every_minute(dependencies=(dependency,), max_wait_ms=MIN)))
+    assert any("max_wait" in p for p in spec_problems(every_minute(dependencies=(DEP,))))

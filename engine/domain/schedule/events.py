@@ -52,10 +52,21 @@ class ScheduleTick:
 
 
 @dataclass(frozen=True)
+class DependencyMatch:
+    """The record that satisfied a trigger dependency: what an auditor needs to see what started a run."""
+
+    name: str
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
 class ScheduleFired:
     logical_time: int
     execution_id: str
-    cause: str  # "schedule", "catchup" (a missed tick, caught up), "buffered", "manual", "backfill"
+    cause: str  # "schedule", "catchup" (a missed tick, caught up), "buffered", "manual", "backfill", "trigger"
+    dependencies: tuple[DependencyMatch, ...] = ()  # cause "trigger": the records that satisfied them
 
 
 @dataclass(frozen=True)
@@ -112,18 +123,43 @@ class ScheduleBackfillEnded:
     reason: str  # "done", or why it stopped
 
 
+@dataclass(frozen=True)
+class ScheduleWaiting:
+    """A tick waits, until ``until``, for a record matching each of the schedule's dependencies."""
+
+    logical_time: int
+    until: int
+
+
+@dataclass(frozen=True)
+class ScheduleDependencyMet:
+    """A record satisfied one dependency of a waiting tick (written by the engine, which watches the topics)."""
+
+    logical_time: int
+    match: DependencyMatch
+
+
+@dataclass(frozen=True)
+class ScheduleWaitExpired:
+    """A waiting tick's time is up (written by the engine when it is)."""
+
+    logical_time: int
+
+
 Payload = (ScheduleCreated | ScheduleUpdated | SchedulePaused | ScheduleResumed | ScheduleDeleted | ScheduleTriggered
            | ScheduleTick | ScheduleFired | ScheduleSkipped | ScheduleBuffered | ScheduleRunEnded
-           | ScheduleBackfillRequested | ScheduleBackfillTick | ScheduleBackfillEnded)
+           | ScheduleBackfillRequested | ScheduleBackfillTick | ScheduleBackfillEnded | ScheduleWaiting
+           | ScheduleDependencyMet | ScheduleWaitExpired)
 
 PAYLOAD_TYPES: Mapping[str, type] = {cls.__name__: cls for cls in (
     ScheduleCreated, ScheduleUpdated, SchedulePaused, ScheduleResumed, ScheduleDeleted, ScheduleTriggered,
     ScheduleTick, ScheduleFired, ScheduleSkipped, ScheduleBuffered, ScheduleRunEnded, ScheduleBackfillRequested,
-    ScheduleBackfillTick, ScheduleBackfillEnded)}
+    ScheduleBackfillTick, ScheduleBackfillEnded, ScheduleWaiting, ScheduleDependencyMet, ScheduleWaitExpired)}
 
 # what only the engine writes (signed, as on the executions topic)
 DECIDED_BY_ENGINE = (ScheduleTick, ScheduleFired, ScheduleSkipped, ScheduleBuffered, ScheduleRunEnded,
-                     ScheduleBackfillTick, ScheduleBackfillEnded)
+                     ScheduleBackfillTick, ScheduleBackfillEnded, ScheduleWaiting, ScheduleDependencyMet,
+                     ScheduleWaitExpired)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.domain.ids import schedule_idempotency_key
 from engine.domain.schedule import events as se
-from engine.domain.schedule.state import Backfill, Run, ScheduleState
+from engine.domain.schedule.state import Backfill, Run, ScheduleState, Wait
 
 State = ScheduleState | None
 Applier = Callable[[ScheduleState, se.ScheduleEvent, Any], ScheduleState]
@@ -72,7 +72,7 @@ def _triggered(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTrig
 def _deleted(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleDeleted) -> ScheduleState:
     if state.deleted:
         return state
-    return replace(state, deleted=True, due=(), buffered=(), backfills=(), updated_at=event.occurred_at)
+    return replace(state, deleted=True, due=(), buffered=(), backfills=(), waiting=(), updated_at=event.occurred_at)
 
 
 def _tick(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTick) -> ScheduleState:
@@ -86,11 +86,18 @@ def _without(times: tuple[int, ...], tick: int) -> tuple[int, ...]:
     return times[:index] + times[index + 1:]
 
 
+def _without_wait(state: ScheduleState, tick: int) -> tuple[Wait, ...]:
+    return tuple(w for w in state.waiting if w.logical_time != tick)
+
+
 def _fired(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleFired) -> ScheduleState:
     if p.logical_time in state.due:
         due, buffered = _without(state.due, p.logical_time), state.buffered
     elif p.logical_time in state.buffered:
         due, buffered = state.due, _without(state.buffered, p.logical_time)
+    elif state.wait_for(p.logical_time) is not None:
+        state = replace(state, waiting=_without_wait(state, p.logical_time))
+        due, buffered = state.due, state.buffered
     else:
         return state
     run = Run(p.execution_id, p.logical_time, schedule_idempotency_key(state.schedule_id, p.logical_time, p.cause))
@@ -104,15 +111,42 @@ def _skipped(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleSkippe
                        skipped=state.skipped + 1)
     if p.logical_time in state.buffered:
         return replace(state, buffered=_without(state.buffered, p.logical_time), skipped=state.skipped + 1)
+    if state.wait_for(p.logical_time) is not None:
+        return replace(state, waiting=_without_wait(state, p.logical_time), skipped=state.skipped + 1)
     if p.logical_time > state.cursor:  # a range decided without a tick of its own (the ticks of a pause)
         return replace(state, cursor=p.through, skipped=state.skipped + 1)
     return state
 
 
 def _buffered(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleBuffered) -> ScheduleState:
+    if p.logical_time in state.due:
+        return replace(state, due=_without(state.due, p.logical_time), buffered=(*state.buffered, p.logical_time))
+    if state.wait_for(p.logical_time) is not None:
+        return replace(state, waiting=_without_wait(state, p.logical_time),
+                       buffered=(*state.buffered, p.logical_time))
+    return state
+
+
+def _waiting(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleWaiting) -> ScheduleState:
     if p.logical_time not in state.due:
         return state
-    return replace(state, due=_without(state.due, p.logical_time), buffered=(*state.buffered, p.logical_time))
+    return replace(state, due=_without(state.due, p.logical_time),
+                   waiting=(*state.waiting, Wait(p.logical_time, p.until)))
+
+
+def _dependency_met(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleDependencyMet) -> ScheduleState:
+    wait = state.wait_for(p.logical_time)
+    if wait is None or wait.expired or p.match.name not in wait.unmet(state.spec):
+        return state
+    moved = replace(wait, matched=(*wait.matched, p.match))
+    return replace(state, waiting=tuple(moved if w is wait else w for w in state.waiting))
+
+
+def _wait_expired(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleWaitExpired) -> ScheduleState:
+    wait = state.wait_for(p.logical_time)
+    if wait is None or wait.expired:
+        return state
+    return replace(state, waiting=tuple(replace(w, expired=True) if w is wait else w for w in state.waiting))
 
 
 def _run_ended(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleRunEnded) -> ScheduleState:
@@ -160,4 +194,7 @@ APPLIERS: Mapping[type, Applier] = {
     se.ScheduleBackfillRequested: _control(_backfill_requested),
     se.ScheduleBackfillTick: _backfill_tick,
     se.ScheduleBackfillEnded: _backfill_ended,
+    se.ScheduleWaiting: _waiting,
+    se.ScheduleDependencyMet: _dependency_met,
+    se.ScheduleWaitExpired: _wait_expired,
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from engine.domain.ids import backfill_tick_id, derived_event_id, schedule_tick_id
+from engine.domain.ids import backfill_tick_id, derived_event_id, schedule_tick_id, wait_expired_id
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand, StartExecution
 from engine.domain.schedule.evolve import State, evolve
@@ -85,4 +85,24 @@ def backfill_tick_event(state: State, backfill_id: str, logical_time: int, now: 
                             payload=se.ScheduleBackfillTick(backfill_id, logical_time))
 
 
-__all__ = ["StartExecution", "Step", "backfill_tick_event", "next_backfill_due", "next_due", "process", "tick_event"]
+def next_wait_expiry(state: State) -> tuple[int, int] | None:
+    """(logical time, until) of the waiting tick whose time runs out first."""
+    if state is None or state.deleted:
+        return None
+    open_waits = [(w.until, w.logical_time) for w in state.waiting if not w.expired]
+    if not open_waits:
+        return None
+    until, tick = min(open_waits)
+    return tick, until
+
+
+def wait_expired_event(state: State, logical_time: int, now: int) -> se.ScheduleEvent | None:
+    found = next_wait_expiry(state)
+    if state is None or found is None or found[0] != logical_time or now < found[1]:
+        return None
+    return se.ScheduleEvent(event_id=wait_expired_id(state.schedule_id, logical_time), schedule_id=state.schedule_id,
+                            occurred_at=now, producer="engine", payload=se.ScheduleWaitExpired(logical_time))
+
+
+__all__ = ["StartExecution", "Step", "backfill_tick_event", "next_backfill_due", "next_due", "next_wait_expiry",
+           "process", "tick_event", "wait_expired_event"]

@@ -44,15 +44,17 @@ def run_id(state: ScheduleState, logical_time: int, cause: str) -> str:
     return execution_id_for_key(state.spec.flow_name, key, state.spec.project)
 
 
-def _start(state: ScheduleState, logical_time: int, cause: str) -> Decisions:
-    return Decisions(events=[se.ScheduleFired(logical_time, run_id(state, logical_time, cause), cause)])
+def _start(state: ScheduleState, logical_time: int, cause: str,
+           matches: tuple[se.DependencyMatch, ...] = ()) -> Decisions:
+    return Decisions(events=[se.ScheduleFired(logical_time, run_id(state, logical_time, cause), cause, matches)])
 
 
-def _overlap(state: ScheduleState, tick: int, cause: str) -> Decisions:
+def _overlap(state: ScheduleState, tick: int, cause: str, matches: tuple[se.DependencyMatch, ...] = ()
+             ) -> Decisions:
     """Fire ``tick``, or what the overlap policy says while an execution is still running."""
     policy = state.spec.overlap
     if not state.running or policy == "allow_all":
-        return _start(state, tick, cause)
+        return _start(state, tick, cause, matches)
     running = ", ".join(run.execution_id for run in state.running)
     if policy == "skip":
         return Decisions(events=[se.ScheduleSkipped(tick, tick, f"overlap skip: {running} still running")])
@@ -68,7 +70,7 @@ def _overlap(state: ScheduleState, tick: int, cause: str) -> Decisions:
                                     for run in state.running]
     if policy == "cancel_other":  # the new run waits until the cancelled one has ended
         return Decisions(events=[se.ScheduleBuffered(tick)], commands=stops)
-    decided = _start(state, tick, cause)  # terminate_other: the new run starts at once
+    decided = _start(state, tick, cause, matches)  # terminate_other: the new run starts at once
     decided.commands += stops
     return decided
 
@@ -79,7 +81,7 @@ def _on_tick(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTick, 
     tick, spec = p.logical_time, state.spec
     late = now - state.due_at(tick)
     if late <= ON_TIME_MS:
-        return _overlap(state, tick, "schedule")
+        return _fire_or_wait(state, tick, "schedule")
     cadence = parse(spec.cadence)
     latest = previous_fire(cadence, spec.timezone, now + 1, state.anchor) or tick  # the latest tick due by now
 
@@ -96,7 +98,33 @@ def _on_tick(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTick, 
     if tick < window_start:
         return skip_through(previous_fire(cadence, spec.timezone, window_start, state.anchor),
                             "missed: older than the catch-up window")
-    return _overlap(state, tick, "catchup")
+    return _fire_or_wait(state, tick, "catchup")
+
+
+def _fire_or_wait(state: ScheduleState, tick: int, cause: str) -> Decisions:
+    """A tick with dependencies waits for them (Azkaban's trigger instance); one without goes to overlap."""
+    if state.spec.dependencies:
+        return Decisions(events=[se.ScheduleWaiting(tick, tick + (state.spec.max_wait_ms or 0))])
+    return _overlap(state, tick, cause)
+
+
+def _on_dependency_met(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleDependencyMet,
+                       now: int) -> Decisions:
+    wait = state.wait_for(p.logical_time)
+    if wait is None or wait.unmet(state.spec):
+        return Decisions()
+    return _overlap(state, wait.logical_time, "trigger", wait.matched)
+
+
+def _on_wait_expired(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleWaitExpired,
+                     now: int) -> Decisions:
+    """As Azkaban: a trigger instance whose dependencies did not all come in time starts nothing."""
+    wait = state.wait_for(p.logical_time)
+    if wait is None or not wait.expired:
+        return Decisions()
+    minutes = (wait.until - wait.logical_time) // 60_000
+    return Decisions(events=[se.ScheduleSkipped(wait.logical_time, wait.logical_time, f"dependencies not met "
+                                                f"within {minutes} min: {', '.join(wait.unmet(state.spec))}")])
 
 
 def _on_triggered(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTriggered, now: int) -> Decisions:
@@ -189,4 +217,7 @@ REACTORS: Mapping[type, Reactor] = {
     se.ScheduleBackfillRequested: _on_backfill_requested,
     se.ScheduleBackfillTick: _on_backfill_tick,
     se.ScheduleBackfillEnded: _nothing,
+    se.ScheduleWaiting: _nothing,
+    se.ScheduleDependencyMet: _on_dependency_met,
+    se.ScheduleWaitExpired: _on_wait_expired,
 }

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from engine.domain.cadence import CadenceError, parse, zone
+from engine.domain.schedule.matching import dependency_problems
+from engine.domain.triggers import MAX_WAIT_MINS, MIN_WAIT_MINS, TriggerDependency
 
 OVERLAP_POLICIES = ("skip", "buffer_one", "buffer_all", "cancel_other", "terminate_other", "allow_all")
 CATCHUP_POLICIES = ("none", "latest", "all")
@@ -14,6 +16,7 @@ DEFAULT_CATCHUP_WINDOW_MS = 3_600_000
 MAX_CATCHUP_WINDOW_MS = 366 * 86_400_000
 MAX_JITTER_MS = 3_600_000
 MAX_PARAMS = 1000
+MIN_WAIT_MS, MAX_WAIT_MS = MIN_WAIT_MINS * 60_000, MAX_WAIT_MINS * 60_000
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,10 @@ class ScheduleSpec:
     catchup: str = "latest"
     catchup_window_ms: int = DEFAULT_CATCHUP_WINDOW_MS
     jitter_ms: int = 0  # each tick fires up to this much after its time, by a fixed amount per tick
+    # an event trigger (Azkaban's triggerDependencies): a tick waits, up to max_wait_ms, for a record of each
+    dependencies: tuple[TriggerDependency, ...] = ()
+    max_wait_ms: int | None = None
+    origin: str = "api"  # "trigger": made from a flow's trigger block, kept in step with it on registration
 
     @property
     def project(self) -> str | None:
@@ -64,4 +71,10 @@ def spec_problems(spec: ScheduleSpec) -> list[str]:
         problems.append("end: must be after start")
     if len(spec.params) > MAX_PARAMS:
         problems.append(f"params: at most {MAX_PARAMS}")
+    for dependency in spec.dependencies:
+        problems += dependency_problems(dependency)
+    if len({d.name for d in spec.dependencies}) != len(spec.dependencies):
+        problems.append("dependencies: each needs a name of its own")
+    if spec.dependencies and (spec.max_wait_ms is None or not MIN_WAIT_MS <= spec.max_wait_ms <= MAX_WAIT_MS):
+        problems.append("max_wait: with dependencies, between 1 minute and 10 days (Azkaban's maxWaitMins)")
     return problems

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from engine.domain.cadence import next_fire, parse
 from engine.domain.ids import unit_interval
+from engine.domain.schedule.events import DependencyMatch
 from engine.domain.schedule.spec import ScheduleSpec
 
 
@@ -17,6 +18,20 @@ class Run:
 
 
 BACKFILL_OVERLAPS = ("wait", "skip", "allow_all")
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A tick waiting for its dependencies."""
+
+    logical_time: int
+    until: int
+    matched: tuple[DependencyMatch, ...] = ()
+    expired: bool = False
+
+    def unmet(self, spec: ScheduleSpec) -> list[str]:
+        got = {m.name for m in self.matched}
+        return [d.name for d in spec.dependencies if d.name not in got]
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,10 @@ class ScheduleState:
     last_status: str | None = None  # how the last execution to end ended
     updated_at: int = 0
     backfills: tuple[Backfill, ...] = ()  # requested and not ended, run one at a time in order
+    waiting: tuple[Wait, ...] = ()  # ticks waiting for their dependencies
+
+    def wait_for(self, tick: int) -> Wait | None:
+        return next((w for w in self.waiting if w.logical_time == tick), None)
 
     @property
     def anchor(self) -> int:

@@ -10,17 +10,20 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import yaml
+
 from engine.clock import iso_from_ms
 from engine.domain.cadence import CadenceError, fire_times, instant_of, parse, zone
 from engine.domain.schedule import events as se
 from engine.domain.schedule.spec import DEFAULT_CATCHUP_WINDOW_MS, ScheduleSpec, spec_problems
 from engine.domain.schedule.state import BACKFILL_OVERLAPS
+from engine.domain.triggers import TriggerDependency, parse_trigger
 from engine.domain.units import duration_ms
 
 SCHEDULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 MAX_PREVIEW = 1000
 SPEC_FIELDS = ("flow", "cron", "timezone", "params", "version", "start", "end", "overlap", "catchup",
-               "catchup_window", "jitter")
+               "catchup_window", "jitter", "dependencies", "max_wait")
 
 
 class ScheduleRequestError(ValueError):
@@ -62,7 +65,11 @@ def spec_from_request(body: Mapping[str, Any], base: ScheduleSpec | None = None)
         params = {}
     timezone = body.get("timezone") or (base.timezone if base else "UTC")
     changes: dict[str, Any] = {}
-    for name, field in (("catchup_window", "catchup_window_ms"), ("jitter", "jitter_ms")):
+    if body.get("dependencies") is not None:
+        dependencies, found = _dependencies(body["dependencies"])
+        changes["dependencies"] = dependencies
+        problems += found
+    for name, field in (("catchup_window", "catchup_window_ms"), ("jitter", "jitter_ms"), ("max_wait", "max_wait_ms")):
         if body.get(name) is not None:
             try:
                 changes[field] = duration_ms(body[name])
@@ -89,6 +96,21 @@ def spec_from_request(body: Mapping[str, Any], base: ScheduleSpec | None = None)
     if problems:
         raise ScheduleRequestError(problems)
     return spec
+
+
+def _dependencies(raw: Any) -> tuple[tuple[TriggerDependency, ...], list[str]]:
+    """A request's dependencies: [{name, type, params}] as Azkaban's triggerDependencies write them."""
+    if not isinstance(raw, list):
+        return (), ["dependencies: a list of {name, type, params}"]
+    out, problems = [], []
+    for item in raw:
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or \
+                not isinstance(item.get("type"), str) or not isinstance(item.get("params", {}), Mapping):
+            problems.append("dependencies: each is {name, type, params} with text values")
+            continue
+        out.append(TriggerDependency(item["name"], item["type"], {str(k): str(v) for k, v in
+                                                                  item.get("params", {}).items()}))
+    return tuple(out), problems
 
 
 def schedule_id_of(body: Mapping[str, Any]) -> str:
@@ -140,6 +162,45 @@ def backfill_from_request(body: Mapping[str, Any], spec: ScheduleSpec, anchor: i
         raise ScheduleRequestError([f"the range holds more than {MAX_BACKFILL_TICKS:,} ticks; split it"])
     return se.ScheduleBackfillRequested(backfill_id, start, end, str(overlap), pace, str(body.get("by") or "api")), \
         ticks
+
+
+def trigger_schedule_id(flow_ref: str) -> str:
+    """The schedule a flow's trigger block makes: ``trigger:FLOW``, or ``trigger:PROJECT:FLOW`` (API-given ids
+    cannot hold ':', so the two never meet)."""
+    return "trigger:" + flow_ref.replace("/", ":")
+
+
+def trigger_spec(flow_ref: str, source: str) -> tuple[ScheduleSpec | None, list[str]]:
+    """The schedule an Azkaban ``trigger:`` block in ``source`` asks for (None without one), and why it cannot be
+    made when it cannot. Each cron fire is a trigger instance of its own in Azkaban, hence overlap allow_all."""
+    try:
+        doc = yaml.safe_load(source)
+    except yaml.YAMLError:
+        return None, []
+    raw = doc.get("trigger") if isinstance(doc, Mapping) else None
+    if raw is None:
+        return None, []
+    trigger, problems = parse_trigger(raw)
+    if trigger is None:
+        return None, problems
+    spec = ScheduleSpec(flow=flow_ref, cadence=trigger.cron.text, overlap="allow_all",
+                        dependencies=trigger.dependencies, origin="trigger",
+                        max_wait_ms=trigger.max_wait_mins * 60_000 if trigger.max_wait_mins else None)
+    problems = spec_problems(spec)
+    return (None, problems) if problems else (spec, [])
+
+
+def trigger_change(flow_ref: str, source: str, existing: Mapping[str, Any] | None, by: str,
+                   ) -> tuple[se.Payload | None, list[str]]:
+    """What registering ``source`` does to the flow's trigger schedule: create it, update it, delete it (the
+    trigger block is gone) or nothing; with the reasons a trigger block could not be scheduled."""
+    spec, problems = trigger_spec(flow_ref, source)
+    live = existing is not None and existing.get("status") != "DELETED"
+    if spec is None:
+        return (se.ScheduleDeleted(by) if live else None), problems
+    if existing is None:
+        return se.ScheduleCreated(spec, by), []
+    return se.ScheduleUpdated(spec, by), []
 
 
 def event(schedule_id: str, payload: se.Payload, now: int) -> se.ScheduleEvent:

@@ -8,10 +8,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from projections.queries import _clean
+from projections.schedule_writer import SCHEDULE_COLUMNS
 
-COLUMNS = ("schedule_id, flow, cron, timezone, params, version, start_at, end_at, overlap, catchup, "
-           "catchup_window_ms, jitter_ms, status, created_by, created_at, updated_at, decided_through, next_fire_at, "
-           "fired, skipped, running, buffered, last_execution_id, last_logical_time, last_status")
+COLUMNS = ", ".join(c for c in SCHEDULE_COLUMNS if c != "position")
 
 
 def list_schedules(conn: psycopg.Connection, flow: str | None = None, deleted: bool = False) -> list[dict[str, Any]]:
@@ -61,4 +60,14 @@ def schedule_backfills(conn: psycopg.Connection, schedule_id: str) -> list[dict[
             "SELECT backfill_id, range_start, range_end, overlap, max_per_minute, requested_by, requested_at, status, "
             "decided_through, ticks, reason, ended_at FROM schedule_backfills WHERE schedule_id = %s "
             "ORDER BY requested_at DESC", (schedule_id,)).fetchall()
+    return [_clean(r) for r in rows]
+
+
+def schedule_events(conn: psycopg.Connection, schedule_id: str) -> list[dict[str, Any]]:
+    """Every record of a schedule, in log order: its audit trail."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT event_id, type, partition, \"offset\", producer, occurred_at, causation_id, record -> 'payload' "
+            "AS payload FROM schedule_events WHERE schedule_id = %s ORDER BY partition, \"offset\"",
+            (schedule_id,)).fetchall()
     return [_clean(r) for r in rows]

@@ -101,30 +101,39 @@ def _write_fire(conn: psycopg.Connection, event: se.ScheduleEvent) -> None:
          event.event_id))
 
 
+SCHEDULE_COLUMNS = ("schedule_id", "flow", "cron", "timezone", "params", "version", "start_at", "end_at", "overlap",
+                    "catchup", "catchup_window_ms", "jitter_ms", "dependencies", "max_wait_ms", "origin", "waiting",
+                    "status", "created_by", "created_at", "updated_at", "decided_through", "next_fire_at", "fired",
+                    "skipped", "running", "buffered", "last_execution_id", "last_logical_time", "last_status",
+                    "position")
+UPSERT_SCHEDULE = (
+    f"INSERT INTO schedules ({', '.join(SCHEDULE_COLUMNS)}) VALUES ({', '.join(['%s'] * len(SCHEDULE_COLUMNS))}) "
+    "ON CONFLICT (schedule_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in SCHEDULE_COLUMNS
+                if c not in ("schedule_id", "created_by", "created_at")))
+
+
 def _write_schedule(conn: psycopg.Connection, s: ScheduleState, position: int) -> None:
     spec = s.spec
-    status = "DELETED" if s.deleted else "PAUSED" if s.paused else "ACTIVE"
     due = next_due(s)
     last = s.last_fired
-    conn.execute(
-        "INSERT INTO schedules (schedule_id, flow, cron, timezone, params, version, start_at, end_at, overlap, "
-        "catchup, catchup_window_ms, jitter_ms, status, created_by, created_at, updated_at, decided_through, "
-        "next_fire_at, fired, skipped, running, buffered, last_execution_id, last_logical_time, last_status, "
-        "position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-        "%s, %s, %s, %s) ON CONFLICT (schedule_id) DO UPDATE SET flow = EXCLUDED.flow, cron = EXCLUDED.cron, "
-        "timezone = EXCLUDED.timezone, params = EXCLUDED.params, version = EXCLUDED.version, "
-        "start_at = EXCLUDED.start_at, end_at = EXCLUDED.end_at, overlap = EXCLUDED.overlap, "
-        "catchup = EXCLUDED.catchup, catchup_window_ms = EXCLUDED.catchup_window_ms, jitter_ms = EXCLUDED.jitter_ms, "
-        "status = EXCLUDED.status, updated_at = EXCLUDED.updated_at, decided_through = EXCLUDED.decided_through, "
-        "next_fire_at = EXCLUDED.next_fire_at, fired = EXCLUDED.fired, skipped = EXCLUDED.skipped, "
-        "running = EXCLUDED.running, buffered = EXCLUDED.buffered, last_execution_id = EXCLUDED.last_execution_id, "
-        "last_logical_time = EXCLUDED.last_logical_time, last_status = EXCLUDED.last_status, "
-        "position = EXCLUDED.position",
-        (s.schedule_id, spec.flow, spec.cadence, spec.timezone, Jsonb(dict(spec.params)), spec.version,
-         ts(spec.start_at), ts(spec.end_at), spec.overlap, spec.catchup, spec.catchup_window_ms, spec.jitter_ms,
-         status, s.created_by, ts(s.created_at), ts(s.updated_at), ts(s.cursor), ts(due[1]) if due else None,
-         s.fired, s.skipped, Jsonb([{"execution_id": r.execution_id, "logical_time": r.logical_time}
-                                    for r in s.running]),
-         Jsonb(list(s.buffered)), last.execution_id if last else None, ts(last.logical_time) if last else None,
-         s.last_status, position))
-
+    row = {
+        "schedule_id": s.schedule_id, "flow": spec.flow, "cron": spec.cadence, "timezone": spec.timezone,
+        "params": Jsonb(dict(spec.params)), "version": spec.version, "start_at": ts(spec.start_at),
+        "end_at": ts(spec.end_at), "overlap": spec.overlap, "catchup": spec.catchup,
+        "catchup_window_ms": spec.catchup_window_ms, "jitter_ms": spec.jitter_ms,
+        "dependencies": Jsonb([{"name": d.name, "type": d.type, "params": dict(d.params)}
+                               for d in spec.dependencies]),
+        "max_wait_ms": spec.max_wait_ms, "origin": spec.origin,
+        "waiting": Jsonb([{"logical_time": w.logical_time, "until": w.until, "expired": w.expired,
+                           "matched": [vars(m) for m in w.matched]} for w in s.waiting]),
+        "status": "DELETED" if s.deleted else "PAUSED" if s.paused else "ACTIVE",
+        "created_by": s.created_by, "created_at": ts(s.created_at), "updated_at": ts(s.updated_at),
+        "decided_through": ts(s.cursor), "next_fire_at": ts(due[1]) if due else None, "fired": s.fired,
+        "skipped": s.skipped,
+        "running": Jsonb([{"execution_id": r.execution_id, "logical_time": r.logical_time} for r in s.running]),
+        "buffered": Jsonb(list(s.buffered)), "last_execution_id": last.execution_id if last else None,
+        "last_logical_time": ts(last.logical_time) if last else None, "last_status": s.last_status,
+        "position": position,
+    }
+    conn.execute(UPSERT_SCHEDULE, [row[c] for c in SCHEDULE_COLUMNS])

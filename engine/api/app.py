@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 
 from engine.api.errors import ApiError
 from engine.api.projects import add_project_routes
-from engine.api.schedules import add_schedule_routes
+from engine.api.schedules import add_schedule_routes, sync_trigger
 from engine.api.waiting import FollowerLimit, ProjectedPositions, TooManyFollowers
 from engine.clock import now_ms
 from engine.codec import codec, encode_event
@@ -241,9 +241,10 @@ def create_app(settings: Settings) -> FastAPI:
         partition, offset = await asyncio.to_thread(
             writer.produce, settings.definitions_topic, spec.name,
             codec("definitions", settings.schema_registry_url).encode(record))
+        trigger = await sync_trigger(settings, db, writer.produce, spec.name, source, "api")
         projected = await wait_projected(settings.definitions_topic, partition, offset)
         return {"name": spec.name, "version": spec.version_hash(), "jobs": len(spec.jobs), "offset": offset,
-                "partition": partition, "projected": projected,
+                "partition": partition, "projected": projected, "trigger": trigger,
                 "warnings": [w.to_dict() for w in flow_warnings(spec)]}
 
     @app.get("/api/v1/flows")

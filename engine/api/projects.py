@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from engine.api.errors import ApiError
+from engine.api.schedules import sync_trigger
+from engine.api.wiring import Db, Produce, WaitProjected
 from engine.clock import now_ms
 from engine.codec import codec
 from engine.codec.records import envelope
@@ -26,9 +25,6 @@ from engine.projects.upload import ProjectInvalid, ProjectUpload, prepare
 from projections import queries
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
-Db = Callable[[], AbstractContextManager[psycopg.Connection]]
-Produce = Callable[[str, str, bytes], tuple[int, int]]
-WaitProjected = Callable[[str, int, int], Awaitable[bool]]
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
@@ -76,10 +72,12 @@ def add_project_routes(app: FastAPI, settings: Settings, db: Db, produce: Produc
                                 f"Kafka record holds")
         await asyncio.to_thread(store.put, database_url, settings.database_schema, upload.archive.sha256, data)
         partition, offset = await asyncio.to_thread(produce, settings.definitions_topic, name, value)
+        triggers = [found for flow, source in sorted(upload.flows.items())
+                    if (found := await sync_trigger(settings, db, produce, f"{name}/{flow}", source, uploaded_by))]
         projected = await wait_projected(settings.definitions_topic, partition, offset)
         return {"project": name, "archive": upload.archive.sha256, "size": upload.archive.size,
                 "flow_version": upload.flow_version, "flows": sorted(upload.flows), "partition": partition,
-                "offset": offset, "projected": projected}
+                "offset": offset, "projected": projected, "triggers": triggers}
 
     @app.get("/api/v1/projects")
     def list_projects() -> dict[str, Any]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
 
 from engine.api.errors import ApiError
-from engine.api.projects import Db, Produce, WaitProjected
+from engine.api.wiring import Db, Produce, WaitProjected
 from engine.clock import now_ms
 from engine.codec.schedule_records import encode_schedule_event
 from engine.config import Settings
@@ -24,9 +25,17 @@ from engine.schedule_requests import (
     preview,
     schedule_id_of,
     spec_from_request,
+    trigger_change,
+    trigger_schedule_id,
 )
 from projections import queries
-from projections.schedule_queries import get_schedule, list_schedules, schedule_backfills, schedule_fires
+from projections.schedule_queries import (
+    get_schedule,
+    list_schedules,
+    schedule_backfills,
+    schedule_events,
+    schedule_fires,
+)
 
 MAX_BODY = 256 * 1024
 
@@ -42,6 +51,24 @@ async def read_json(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
     return data
+
+
+async def sync_trigger(settings: Settings, db: Db, produce: Produce, flow_ref: str, source: str,
+                       by: str) -> dict[str, Any] | None:
+    """Keep the flow's trigger schedule in step with its trigger block (after the definition was written)."""
+    schedule_id = trigger_schedule_id(flow_ref)
+
+    def existing() -> dict[str, Any] | None:
+        with db() as conn:
+            return get_schedule(conn, schedule_id)
+
+    change, problems = trigger_change(flow_ref, source, await asyncio.to_thread(existing), by)
+    if change is None:
+        return {"schedule_id": schedule_id, "problems": problems} if problems else None
+    record = event(schedule_id, change, now_ms())
+    await asyncio.to_thread(produce, settings.schedules_topic, schedule_id,
+                            encode_schedule_event(record, settings.schema_registry_url))
+    return {"schedule_id": schedule_id, "change": type(change).__name__, "problems": problems}
 
 
 def add_schedule_routes(app: FastAPI, settings: Settings, db: Db, produce: Produce,
@@ -119,6 +146,15 @@ def add_schedule_routes(app: FastAPI, settings: Settings, db: Db, produce: Produ
             found["backfills"] = schedule_backfills(conn, schedule_id)
         return found
 
+    @app.get("/api/v1/schedules/{schedule_id}/events")
+    def events_of(schedule_id: str) -> dict[str, Any]:
+        """A schedule's records in log order: every change, tick, decision and run end."""
+        with db() as conn:
+            found = schedule_events(conn, schedule_id)
+        if not found:
+            raise ApiError(404, f"schedule {schedule_id!r} not found")
+        return {"events": found}
+
     @app.patch("/api/v1/schedules/{schedule_id}")
     async def update_schedule(schedule_id: str, request: Request) -> dict[str, Any]:
         body = await read_json(request)
@@ -126,7 +162,10 @@ def add_schedule_routes(app: FastAPI, settings: Settings, db: Db, produce: Produ
         base = spec_or_422({"flow": found["flow"], "cron": found["cron"], "timezone": found["timezone"],
                             "params": found["params"], "version": found["version"], "start": found["start_at"],
                             "end": found["end_at"], "overlap": found["overlap"], "catchup": found["catchup"],
-                            "catchup_window": f"{found['catchup_window_ms']}ms", "jitter": f"{found['jitter_ms']}ms"})
+                            "catchup_window": f"{found['catchup_window_ms']}ms", "jitter": f"{found['jitter_ms']}ms",
+                            "dependencies": found["dependencies"],
+                            "max_wait": f"{found['max_wait_ms']}ms" if found["max_wait_ms"] else None})
+        base = replace(base, origin=found["origin"])
         spec = spec_or_422(body, base)
         if spec.flow != base.flow or spec.version != base.version:
             await asyncio.to_thread(check_flow_exists, spec.flow, spec.version)

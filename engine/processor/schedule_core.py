@@ -13,14 +13,25 @@ from dataclasses import dataclass, field
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand
 from engine.domain.schedule.evolve import evolve
-from engine.domain.schedule.process import backfill_tick_event, next_backfill_due, next_due, process, tick_event
+from engine.domain.schedule.process import (
+    backfill_tick_event,
+    next_backfill_due,
+    next_due,
+    next_wait_expiry,
+    process,
+    tick_event,
+    wait_expired_event,
+)
 from engine.domain.schedule.state import ScheduleState
 
-Armed = int | tuple[str, int]  # a tick's logical time, or a backfill's (id, logical time)
+Armed = int | tuple[str, int]  # a tick's logical time; a backfill's (id, logical time); a wait's ("", time)
+KINDS = ("tick", "backfill", "wait")
 
 
 def _kind(armed: Armed) -> str:
-    return "backfill" if isinstance(armed, tuple) else "tick"
+    if isinstance(armed, tuple):
+        return "wait" if armed[0] == "" else "backfill"
+    return "tick"
 
 
 @dataclass
@@ -53,8 +64,13 @@ class ScheduleCore:
             self._arm(event.schedule_id)
             return ScheduleOutput()
         payload = event.payload
-        read_back: Armed | None = payload.logical_time if isinstance(payload, se.ScheduleTick) else (
-            (payload.backfill_id, payload.logical_time) if isinstance(payload, se.ScheduleBackfillTick) else None)
+        read_back: Armed | None = None
+        if isinstance(payload, se.ScheduleTick):
+            read_back = payload.logical_time
+        elif isinstance(payload, se.ScheduleBackfillTick):
+            read_back = (payload.backfill_id, payload.logical_time)
+        elif isinstance(payload, se.ScheduleWaitExpired):
+            read_back = ("", payload.logical_time)
         if read_back is not None and self._written.get((event.schedule_id, _kind(read_back))) == read_back:
             del self._written[(event.schedule_id, _kind(read_back))]  # decided now, or found stale (paused, say)
         state = self.states.get(event.schedule_id)
@@ -70,10 +86,11 @@ class ScheduleCore:
 
     def _arm(self, schedule_id: str) -> None:
         state = self.states.get(schedule_id)
-        due, backfill = next_due(state), next_backfill_due(state)
+        due, backfill, expiry = next_due(state), next_backfill_due(state), next_wait_expiry(state)
         timers: list[tuple[str, tuple[Armed, int] | None]] = [
             ("tick", (due[0], due[1]) if due else None),
-            ("backfill", ((backfill[0], backfill[1]), backfill[2]) if backfill else None)]
+            ("backfill", ((backfill[0], backfill[1]), backfill[2]) if backfill else None),
+            ("wait", (("", expiry[0]), expiry[1]) if expiry else None)]
         for kind, found in timers:
             if found is None:
                 self._armed.pop((schedule_id, kind), None)
@@ -84,6 +101,15 @@ class ScheduleCore:
             self._armed[(schedule_id, kind)] = armed
             self._seq += 1
             heapq.heappush(self._heap, (at, self._seq, schedule_id, armed))
+
+    def waits(self) -> list[tuple[str, int, list[str]]]:
+        """(schedule id, tick, unmet dependency names) of every open wait this instance owns: what to watch."""
+        out = []
+        for schedule_id, state in self.states.items():
+            for wait in state.waiting:
+                if not wait.expired and (unmet := wait.unmet(state.spec)):
+                    out.append((schedule_id, wait.logical_time, unmet))
+        return out
 
     def next_wakeup(self) -> int | None:
         return self._heap[0][0] if self._heap else None
@@ -97,8 +123,12 @@ class ScheduleCore:
             if self._armed.get(key) != armed or self._written.get(key) == armed:
                 continue
             state = self.states.get(schedule_id)
-            event = backfill_tick_event(state, armed[0], armed[1], now) if isinstance(armed, tuple) else \
-                tick_event(state, armed, now)
+            if isinstance(armed, int):
+                event = tick_event(state, armed, now)
+            elif armed[0] == "":
+                event = wait_expired_event(state, armed[1], now)
+            else:
+                event = backfill_tick_event(state, armed[0], armed[1], now)
             if event is None:
                 continue
             self._written[key] = armed
@@ -110,8 +140,8 @@ class ScheduleCore:
             if partition in partitions:
                 self.states[schedule_id] = rebuilt.states[schedule_id]
                 self.partition_of[schedule_id] = partition
-                self._armed.pop((schedule_id, "tick"), None)
-                self._armed.pop((schedule_id, "backfill"), None)
+                for kind in KINDS:
+                    self._armed.pop((schedule_id, kind), None)
                 self._arm(schedule_id)
 
     def drop_partitions(self, partitions: set[int]) -> None:
@@ -119,7 +149,7 @@ class ScheduleCore:
         for schedule_id in gone:
             self.states.pop(schedule_id, None)
             self.partition_of.pop(schedule_id, None)
-            for kind in ("tick", "backfill"):
+            for kind in KINDS:
                 self._armed.pop((schedule_id, kind), None)
                 self._written.pop((schedule_id, kind), None)
         self._heap = [item for item in self._heap if item[2] not in gone]

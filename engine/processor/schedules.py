@@ -31,6 +31,7 @@ from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand, StartExecution, StopExecution
 from engine.kafka import fits_in_a_record
 from engine.processor.catalog import CatalogReader, Resolved
+from engine.processor.dependency_watch import DependencyWatch
 from engine.processor.replay import dead_lettered, read_records
 from engine.processor.schedule_core import ScheduleCore
 
@@ -41,6 +42,7 @@ DeadLetter = Callable[[Any, str], Send]
 BATCH_SIZE = 500
 BATCH_WINDOW_S = 0.002
 TIMER_S = 0.1
+WATCH_S = 0.5
 EXIT_UNWRITTEN = 75
 
 
@@ -161,6 +163,17 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
         ticks = core.due(now_ms())
         if ticks:
             await send_all([edge.schedule_event(t) for t in ticks])
+
+    watch = DependencyWatch(settings)
+
+    @app.timer(WATCH_S)
+    async def watch_dependencies() -> None:
+        waiting = [(schedule_id, tick, dependency) for schedule_id, tick, unmet in core.waits()
+                   for dependency in core.states[schedule_id].spec.dependencies if dependency.name in unmet]
+        if waiting:
+            found = await asyncio.to_thread(watch.scan, waiting, now_ms())
+            if found:
+                await send_all([edge.schedule_event(e) for e in found])
 
     epochs: dict[int, int] = {}
 

@@ -13,6 +13,10 @@ CREATE TABLE schedules (
     catchup            text        NOT NULL,
     catchup_window_ms  bigint      NOT NULL,
     jitter_ms          bigint      NOT NULL,
+    dependencies       jsonb       NOT NULL,  -- event trigger: [{name, type, params}]
+    max_wait_ms        bigint,
+    origin             text        NOT NULL,  -- api, or trigger (made from a flow's trigger block)
+    waiting            jsonb       NOT NULL,  -- ticks waiting for their dependencies, with what met them so far
     status             text        NOT NULL,  -- ACTIVE, PAUSED, DELETED
     created_by         text        NOT NULL,
     created_at         timestamptz NOT NULL,

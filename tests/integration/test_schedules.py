@@ -11,10 +11,12 @@ import time
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 
 from engine.client import ApiFailure
 from engine.domain.ids import execution_id_for_key
-from tests.integration.stack import Stack
+from engine.kafka import ensure_topics, producer_config
+from tests.integration.stack import ROOT, Stack
 from tests.integration.test_api_cli import cli, error_of
 
 QUICK = """
@@ -339,3 +341,90 @@ def test_a_backfill_runs_each_past_tick_once_one_after_another(stack: Stack) -> 
         assert a["ended_at"] <= b["started_at"]  # overlap "wait": one after another
     assert {f["cause"] for f in s["fires"] if f["outcome"] == "FIRED"} == {"backfill"}
     stack.api("DELETE", "/api/v1/schedules/backfilled")
+
+
+def test_an_event_trigger_starts_a_run_on_another_services_record_and_records_which(stack: Stack) -> None:
+    topic = stack.settings.topic("orders")  # another service's topic
+    ensure_topics(stack.settings, [topic])
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    created = stack.api("POST", "/api/v1/schedules", {
+        "schedule_id": "on-orders", "flow": "tick", "cron": "every 1h", "start": start.isoformat(),
+        "max_wait": "2m", "dependencies": [
+            {"name": "landed", "type": "kafka", "params": {"topic": topic, "match": "batch-[0-9]+ landed"}},
+            {"name": "approved", "type": "kafka", "params": {"topic": topic, "field": "approval.state",
+                                                               "value": "ok"}}]})
+    assert created["projected"]
+    wait_until(lambda: schedule(stack, "on-orders")["waiting"], 20, "the first tick waiting")
+    producer = Producer(producer_config(stack.settings))
+    delivered: list[Any] = []
+    for value in (b"batch-7 pending", b'{"approval": {"state": "no"}}', b"batch-7 landed at 10:00",
+                  b'{"approval": {"state": "ok"}, "by": "finance"}'):
+        producer.produce(topic, key=b"orders", value=value, on_delivery=lambda err, msg: delivered.append(msg))
+        producer.flush(10)
+    fired = wait_until(lambda: [f for f in schedule(stack, "on-orders")["fires"] if f["outcome"] == "FIRED"], 30,
+                       "the run the records started")
+    assert fired[0]["cause"] == "trigger"
+    events = stack.api("GET", "/api/v1/schedules/on-orders/events")["events"]
+    record = next(e for e in events if e["type"] == "ScheduleFired")
+    matched = {m["name"]: (m["topic"], m["partition"], m["offset"]) for m in record["payload"]["dependencies"]}
+    assert matched == {"landed": (topic, delivered[2].partition(), delivered[2].offset()),
+                       "approved": (topic, delivered[3].partition(), delivered[3].offset())}
+    run = stack.wait_for(fired[0]["execution_id"])
+    assert run["status"] == "SUCCEEDED"
+    stack.api("DELETE", "/api/v1/schedules/on-orders")
+
+
+def test_an_event_trigger_whose_record_does_not_come_starts_nothing(stack: Stack) -> None:
+    topic = stack.settings.topic("quiet")
+    ensure_topics(stack.settings, [topic])
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    stack.api("POST", "/api/v1/schedules", {
+        "schedule_id": "quiet", "flow": "tick", "cron": "every 1h", "start": start.isoformat(), "max_wait": "3s",
+        "dependencies": [{"name": "never", "type": "kafka", "params": {"topic": topic, "match": "never"}}]})
+    skipped = wait_until(lambda: [f for f in schedule(stack, "quiet")["fires"] if f["outcome"] == "SKIPPED"], 30,
+                         "the wait to run out")
+    assert skipped[0]["reason"] == "dependencies not met within 3 s: never"
+    assert executions_of(stack, "quiet") == []
+    stack.api("DELETE", "/api/v1/schedules/quiet")
+
+
+TRIGGERED = """
+trigger:
+  maxWaitMins: 5
+  schedule:
+    type: cron
+    value: 0 0 1 ? * *
+  triggerDependencies:
+    - name: landed
+      type: kafka
+      params:
+        topic: AzEvent_Topic1
+        match: hadoop?.*
+nodes:
+  - name: a
+    type: noop
+"""
+
+
+def test_a_flows_trigger_block_makes_its_schedule_and_follows_the_flow(stack: Stack) -> None:
+    answer = stack.api("POST", "/api/v1/flows?name=triggered", raw=TRIGGERED.encode(), content_type="text/yaml")
+    assert answer["trigger"]["schedule_id"] == "trigger:triggered"
+    def made() -> dict[str, Any] | None:
+        try:
+            return schedule(stack, "trigger:triggered")
+        except ApiFailure:
+            return None
+
+    s = wait_until(made, 20, "the trigger's schedule")
+    assert (s["cron"], s["overlap"], s["origin"], s["max_wait_ms"]) == ("0 0 1 ? * *", "allow_all", "trigger",
+                                                                        300_000)
+    assert s["dependencies"] == [{"name": "landed", "type": "kafka",
+                                  "params": {"topic": "AzEvent_Topic1", "match": "hadoop?.*"}}]
+    # Azkaban's own trigger file: its dependency type is not one Kafkaban watches, and the answer says so
+    azkaban = (ROOT / "tests/azkaban/flowtriggeryamltest/flow_trigger.flow").read_text()
+    refused = stack.api("POST", "/api/v1/flows?name=azkaban_trigger", raw=azkaban.encode(), content_type="text/yaml")
+    assert "type 'dali-dataset' is not supported" in json.dumps(refused["trigger"]["problems"])
+    # the trigger block removed: its schedule goes
+    stack.api("POST", "/api/v1/flows?name=triggered", raw=b"nodes:\n  - name: a\n    type: noop\n",
+              content_type="text/yaml")
+    wait_until(lambda: schedule(stack, "trigger:triggered")["status"] == "DELETED", 20, "the schedule deleted")

@@ -122,9 +122,10 @@ def _on_wait_expired(state: ScheduleState, event: se.ScheduleEvent, p: se.Schedu
     wait = state.wait_for(p.logical_time)
     if wait is None or not wait.expired:
         return Decisions()
-    minutes = (wait.until - wait.logical_time) // 60_000
+    waited = wait.until - wait.logical_time
+    within = f"{waited // 60_000} min" if waited % 60_000 == 0 else f"{waited / 1000:g} s"
     return Decisions(events=[se.ScheduleSkipped(wait.logical_time, wait.logical_time, f"dependencies not met "
-                                                f"within {minutes} min: {', '.join(wait.unmet(state.spec))}")])
+                                                f"within {within}: {', '.join(wait.unmet(state.spec))}")])
 
 
 def _on_triggered(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTriggered, now: int) -> Decisions:

@@ -30,7 +30,9 @@ def at_minute(n: int) -> int:
 class Sim:
     """A schedule driven the way the processor drives it: ticks written when due and read back."""
 
-    def __init__(self, spec: ScheduleSpec, created_at: int = T0) -> None:
+    def __init__(self, spec: ScheduleSpec, created_at: int = T0, name: str | None = None) -> None:
+        self.name = name  # a golden history's name: its inputs get ids from it, so recording it twice is equal
+        self.inputs = 0
         self.state: ScheduleState | None = None
         self.log: list[se.ScheduleEvent] = []
         self.commands: list[ScheduleCommand] = []
@@ -38,7 +40,9 @@ class Sim:
         self.put(se.ScheduleCreated(spec, "tests"), created_at)
 
     def put(self, payload: se.Payload, at: int, producer: str = "api") -> None:
-        self.read(se.ScheduleEvent(str(uuid.uuid4()), "nightly", at, producer, payload))
+        self.inputs += 1
+        event_id = f"golden-{self.name}-in-{self.inputs}" if self.name else str(uuid.uuid4())
+        self.read(se.ScheduleEvent(event_id, "nightly", at, producer, payload))
 
     def read(self, event: se.ScheduleEvent) -> None:
         self.clock = max(self.clock, event.occurred_at)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 from engine.codec.errors import DecodeError
 from engine.codec.records import decode_event
@@ -49,33 +50,36 @@ def header(headers: Headers, name: str) -> bytes | None:
 
 def admit(key: bytes | None, value: bytes | None, headers: Headers, signing_key: bytes,
           registry_url: str | None = None) -> ev.Event:
-    """The event a record holds, or Refused with the reason it is not one."""
-    try:
-        event = decode_event(value or b"", registry_url)
-    except DecodeError as exc:
-        raise Refused(exc.reason) from exc
-    if key is not None and key != event.execution_id.encode():
-        raise Refused(f"record key {key!r} differs from execution_id {event.execution_id!r}")
-    _check_producer(event, value, headers, signing_key, ev.DECIDED_BY_ENGINE)
+    """The event a record of the executions topic holds, or Refused with the reason it is not one."""
+    event = _decoded(decode_event, value, registry_url)
+    _check(event, event.execution_id, "execution_id", key, value, headers, signing_key, ev.DECIDED_BY_ENGINE)
     return event
 
 
 def admit_schedule(key: bytes | None, value: bytes | None, headers: Headers, signing_key: bytes,
                    registry_url: str | None = None) -> se.ScheduleEvent:
-    """The schedule event a record of the schedules topic holds, or Refused: the same rule as for executions
-    (decodes, key is the schedule id, engine records signed, engine-only decisions from the engine only)."""
-    try:
-        event = decode_schedule_event(value or b"", registry_url)
-    except DecodeError as exc:
-        raise Refused(exc.reason) from exc
-    if key is not None and key != event.schedule_id.encode():
-        raise Refused(f"record key {key!r} differs from schedule_id {event.schedule_id!r}")
-    _check_producer(event, value, headers, signing_key, se.DECIDED_BY_ENGINE)
+    """The schedule event a record of the schedules topic holds, or Refused: the same rule as for executions."""
+    event = _decoded(decode_schedule_event, value, registry_url)
+    _check(event, event.schedule_id, "schedule_id", key, value, headers, signing_key, se.DECIDED_BY_ENGINE)
     return event
 
 
-def _check_producer(event: ev.Event | se.ScheduleEvent, value: bytes | None, headers: Headers, signing_key: bytes,
-                    engine_only: tuple[type, ...]) -> None:
+T = TypeVar("T")
+
+
+def _decoded(decode: Callable[[bytes, str | None], T], value: bytes | None, registry_url: str | None) -> T:
+    try:
+        return decode(value or b"", registry_url)
+    except DecodeError as exc:
+        raise Refused(exc.reason) from exc
+
+
+def _check(event: ev.Event | se.ScheduleEvent, entity: str, key_name: str, key: bytes | None, value: bytes | None,
+           headers: Headers, signing_key: bytes, engine_only: tuple[type, ...]) -> None:
+    """The key is the entity's id; an engine record carries the engine's signature; what only the engine decides
+    comes from the engine."""
+    if key is not None and key != entity.encode():
+        raise Refused(f"record key {key!r} differs from {key_name} {entity!r}")
     if event.producer == "engine":
         mac = header(headers, ENGINE_MAC_HEADER)
         if mac is None or not hmac.compare_digest(mac, engine_mac(value or b"", signing_key)):

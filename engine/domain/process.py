@@ -1,16 +1,13 @@
-"""One processing step: apply an incoming event, then decide and apply everything it leads to.
-
-Live processing and replay share this path: the derived events are applied with the same ``evolve`` the moment
-they are decided, and a derived event that would change nothing (made redundant by an earlier sibling) is dropped
-rather than logged.
-"""
+"""One processing step of an execution: the core's loop (``engine.domain.cascade``) with the execution's evolve and
+react. Live processing and replay share this path: the derived events are applied with the same ``evolve`` the
+moment they are decided."""
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 from engine.domain import events as ev
+from engine.domain.cascade import cascade
 from engine.domain.commands import Command, DispatchJob, KillJob
 from engine.domain.evolve import State, evolve
 from engine.domain.ids import derived_event_id
@@ -28,34 +25,16 @@ class Step:
 
 
 def process(state: State, event: ev.Event, now: int) -> Step:
-    applied = evolve(state, event)
-    if applied is state:
+    done = cascade(state, event, now, evolve, react, _derive)
+    if not done.changed:
         return Step(state, changed=False, commands=_kill_unwanted_start(state, event))
-    state = applied
-    derived: list[ev.Event] = []
-    commands: list[Command] = []
-    pending: deque[ev.Event] = deque([event])
-    while pending:
-        cause = pending.popleft()
-        if cause is not event:
-            applied = evolve(state, cause)
-            if applied is state:
-                continue
-            state = applied
-            derived.append(cause)
-        decisions = react(state, cause, now)
-        commands += decisions.commands
-        for index, payload in enumerate(decisions.events):
-            pending.append(ev.Event(
-                event_id=derived_event_id(cause.event_id, index),
-                execution_id=cause.execution_id,
-                occurred_at=now,
-                producer="engine",
-                payload=payload,
-                causation_id=cause.event_id,
-                correlation_id=cause.correlation_id,
-            ))
-    return Step(state, changed=True, events=derived, commands=commands)
+    return Step(done.state, changed=True, events=done.events, commands=done.commands)
+
+
+def _derive(cause: ev.Event, index: int, payload: ev.Payload, now: int) -> ev.Event:
+    return ev.Event(event_id=derived_event_id(cause.event_id, index), execution_id=cause.execution_id,
+                    occurred_at=now, producer="engine", payload=payload, causation_id=cause.event_id,
+                    correlation_id=cause.correlation_id)
 
 
 def _kill_unwanted_start(state: State, event: ev.Event) -> list[Command]:

@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 import faust
-from faust.types import TP
 
 from engine.clock import now_ms
 from engine.codec import DecodeError, codec, encode_event
@@ -31,7 +30,8 @@ from engine.domain.ids import command_id
 from engine.kafka import dead_letter_headers, ensure_topics
 from engine.processor.core import EngineCore
 from engine.processor.faust_tuning import use_fetch_wait, use_idempotent_producer
-from engine.processor.intake import Intake
+from engine.processor.intake import EXIT_UNWRITTEN, Intake
+from engine.processor.partitions import PartitionOwner, Then
 from engine.processor.replay import dead_lettered, read_records
 from engine.processor.schedules import run_ended_event, wire_schedules
 
@@ -43,7 +43,6 @@ BATCH_WINDOW_S = 0.002
 
 EVENT_ID_HEADER = "kafkaban.event_id"
 METADATA_MAX_AGE_MS = 5_000
-EXIT_UNWRITTEN = 75  # EX_TEMPFAIL: a batch's results could not be written; restarting is the remedy
 
 
 def app_id(settings: Settings) -> str:
@@ -85,10 +84,8 @@ def create_app(settings: Settings) -> faust.App:
     control = app.topic(settings.control_topic, **RAW)
     core = EngineCore(dispatch_timeout_ms=int(settings.dispatch_timeout_s * 1000))
     # a partition's records wait until its state is rebuilt: faust may start the stream before the signal ends
-    ready: dict[int, asyncio.Event] = {}
-
-    def gate(partition: int) -> asyncio.Event:
-        return ready.setdefault(partition, asyncio.Event())
+    owner: PartitionOwner[EngineCore] = PartitionOwner(app, settings.executions_topic)
+    gate = owner.gate
 
     # ids of derived events this instance wrote and applied, per partition, until it reads them back: those need
     # no decoding (a third of the engine's time went to decoding its own events); cleared when a partition leaves
@@ -204,50 +201,23 @@ def create_app(settings: Settings) -> faust.App:
             log.warning("sending %d dispatches again: not started within their deadline", len(resend))
             await send_commands(resend)
 
-    # each assignment or revocation of a partition starts a new epoch of it: a rebuild that finishes after its
-    # partition left (or left and came back) must not open it
-    epochs: dict[int, int] = {}
-    rebuilds: set[asyncio.Task[None]] = set()
-
-    def close(partitions: set[int]) -> None:
+    def drop(partitions: set[int]) -> None:
         for partition in partitions:
-            epochs[partition] = epochs.get(partition, 0) + 1
-            gate(partition).clear()
             written.pop(partition, None)
         core.drop_partitions(partitions)
 
-    async def open_partitions(fresh: list[int], offsets: dict[int, int], started: dict[int, int]) -> None:
-        rebuilt = await asyncio.to_thread(rebuild, settings, fresh, offsets)
-        current = {p for p in fresh if epochs.get(p) == started[p]}
-        resend = core.adopt(rebuilt, current, now_ms())
-        for partition in current:
-            gate(partition).set()
-        if resend:
+    def adopt(rebuilt: EngineCore, partitions: set[int]) -> Then:
+        resend = core.adopt(rebuilt, partitions, now_ms())
+        if not resend:
+            return None
+
+        async def send_again() -> None:
             # what the previous owner decided may not have left before it died: sent again, harmlessly if it had
-            log.info("sending %d commands again after taking over partitions %s", len(resend), sorted(current))
+            log.info("sending %d commands again after taking over partitions %s", len(resend), sorted(partitions))
             await send_commands(resend)
+        return send_again
 
-    @app.on_partitions_revoked.connect
-    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        close({tp.partition for tp in revoked if tp.topic == settings.executions_topic})
-
-    @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
-        mine = sorted(tp.partition for tp in assigned if tp.topic == settings.executions_topic)
-        close(set(ready) - set(mine))
-        fresh = [p for p in mine if not gate(p).is_set()]
-        if fresh:
-            # the group's committed offsets as this consumer sees them: the stream resumes from exactly there
-            committed = await app.consumer.seek_to_committed()
-            offsets = {tp.partition: offset or 0 for tp, offset in committed.items()
-                       if tp.topic == settings.executions_topic}
-            for partition in fresh:
-                epochs[partition] = epochs.get(partition, 0) + 1
-            # the rebuild runs after this callback returns: a long one inside the rebalance would outlast the
-            # session, get this member evicted and start the next rebalance, and with it the next rebuild
-            task = asyncio.create_task(open_partitions(fresh, offsets, {p: epochs[p] for p in fresh}))
-            rebuilds.add(task)
-            task.add_done_callback(rebuilds.discard)
+    owner.bind(lambda fresh, offsets: rebuild(settings, fresh, offsets), adopt, drop)
 
     return app
 

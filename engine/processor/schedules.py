@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
-from faust.types import TP
 
 from engine.clock import iso_from_ms, now_ms
 from engine.codec import encode_event
@@ -32,6 +31,8 @@ from engine.domain.schedule.commands import ScheduleCommand, StartExecution, Sto
 from engine.kafka import fits_in_a_record
 from engine.processor.catalog import CatalogReader, Resolved
 from engine.processor.dependency_watch import DependencyWatch
+from engine.processor.intake import EXIT_UNWRITTEN, MAX_REASON
+from engine.processor.partitions import PartitionOwner, Then
 from engine.processor.replay import dead_lettered, read_records
 from engine.processor.schedule_core import ScheduleCore
 
@@ -43,7 +44,6 @@ BATCH_SIZE = 500
 BATCH_WINDOW_S = 0.002
 TIMER_S = 0.1
 WATCH_S = 0.5
-EXIT_UNWRITTEN = 75
 
 
 def run_ended_event(report: ReportRunEnded, now: int) -> se.ScheduleEvent:
@@ -122,10 +122,14 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
     core = ScheduleCore()
     edge = ScheduleEdge(settings, executions, schedules, signing_key)
     registry = settings.schema_registry_url
-    ready: dict[int, asyncio.Event] = {}
+    owner: PartitionOwner[ScheduleCore] = PartitionOwner(app, settings.schedules_topic)
+    gate = owner.gate
 
-    def gate(partition: int) -> asyncio.Event:
-        return ready.setdefault(partition, asyncio.Event())
+    def adopt(rebuilt: ScheduleCore, partitions: set[int]) -> Then:
+        core.adopt(rebuilt, partitions)
+        return None
+
+    owner.bind(lambda fresh, offsets: rebuild_schedules(settings, fresh, offsets), adopt, core.drop_partitions)
 
     def take(message: Any) -> tuple[list[Send], list[ScheduleCommand]]:
         try:
@@ -135,7 +139,8 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
             return [dead_letter(message, exc.reason)], []
         except Exception as exc:  # a bug meeting an input: this record is set aside with the reason
             log.exception("handling a schedules record of partition %s failed", message.partition)
-            return [dead_letter(message, f"the engine failed on this record: {type(exc).__name__}: {exc}"[:2000])], []
+            reason = f"the engine failed on this record: {type(exc).__name__}: {exc}"
+            return [dead_letter(message, reason[:MAX_REASON])], []
         if output.unknown_schedule:
             return [dead_letter(message, f"{event.type} for unknown schedule {event.schedule_id}")], []
         return [edge.schedule_event(e) for e in output.events], output.commands
@@ -174,42 +179,6 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
             found = await asyncio.to_thread(watch.scan, waiting, now_ms())
             if found:
                 await send_all([edge.schedule_event(e) for e in found])
-
-    epochs: dict[int, int] = {}
-
-    def close(partitions: set[int]) -> None:
-        for partition in partitions:
-            epochs[partition] = epochs.get(partition, 0) + 1
-            gate(partition).clear()
-        core.drop_partitions(partitions)
-
-    async def open_partitions(fresh: list[int], offsets: dict[int, int], started: dict[int, int]) -> None:
-        rebuilt = await asyncio.to_thread(rebuild_schedules, settings, fresh, offsets)
-        current = {p for p in fresh if epochs.get(p) == started[p]}
-        core.adopt(rebuilt, current)
-        for partition in current:
-            gate(partition).set()
-
-    tasks: set[asyncio.Task[None]] = set()
-
-    @app.on_partitions_revoked.connect
-    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        close({tp.partition for tp in revoked if tp.topic == settings.schedules_topic})
-
-    @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
-        mine = sorted(tp.partition for tp in assigned if tp.topic == settings.schedules_topic)
-        close(set(ready) - set(mine))
-        fresh = [p for p in mine if not gate(p).is_set()]
-        if fresh:
-            committed = await app.consumer.seek_to_committed()
-            offsets = {tp.partition: offset or 0 for tp, offset in committed.items()
-                       if tp.topic == settings.schedules_topic}
-            for partition in fresh:
-                epochs[partition] = epochs.get(partition, 0) + 1
-            task = asyncio.create_task(open_partitions(fresh, offsets, {p: epochs[p] for p in fresh}))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
 
     return edge
 

@@ -3,9 +3,9 @@ then decide and apply everything it leads to; and the tick a schedule's timer wr
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
+from engine.domain.cascade import cascade
 from engine.domain.ids import backfill_tick_id, derived_event_id, schedule_tick_id, wait_expired_id
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand, StartExecution
@@ -22,29 +22,14 @@ class Step:
 
 
 def process(state: State, event: se.ScheduleEvent, now: int) -> Step:
-    applied = evolve(state, event)
-    if applied is state:
-        return Step(state, changed=False)
-    state = applied
-    derived: list[se.ScheduleEvent] = []
-    commands: list[ScheduleCommand] = []
-    pending: deque[se.ScheduleEvent] = deque([event])
-    while pending:
-        cause = pending.popleft()
-        if cause is not event:
-            applied = evolve(state, cause)
-            if applied is state:
-                continue
-            state = applied
-            derived.append(cause)
-        decisions = react(state, cause, now)
-        commands += decisions.commands
-        for index, payload in enumerate(decisions.events):
-            pending.append(se.ScheduleEvent(
-                event_id=derived_event_id(cause.event_id, index), schedule_id=cause.schedule_id, occurred_at=now,
-                producer="engine", payload=payload, causation_id=cause.event_id,
-                correlation_id=cause.correlation_id))
-    return Step(state, changed=True, events=derived, commands=commands)
+    done = cascade(state, event, now, evolve, react, _derive)
+    return Step(done.state, done.changed, done.events, done.commands)
+
+
+def _derive(cause: se.ScheduleEvent, index: int, payload: se.Payload, now: int) -> se.ScheduleEvent:
+    return se.ScheduleEvent(event_id=derived_event_id(cause.event_id, index), schedule_id=cause.schedule_id,
+                            occurred_at=now, producer="engine", payload=payload, causation_id=cause.event_id,
+                            correlation_id=cause.correlation_id)
 
 
 def next_due(state: State) -> tuple[int, int] | None:

@@ -49,5 +49,5 @@ class SchemaRegistry:
         with self._lock:
             if schema_id not in self._schemas:
                 answer = self._call("GET", f"/schemas/ids/{schema_id}")
-                self._schemas[schema_id] = parse_schema(json.loads(answer["schema"]), _write_hint=False)
+                self._schemas[schema_id] = parse_schema(json.loads(answer["schema"]))  # hinted: parsed once
             return self._schemas[schema_id]

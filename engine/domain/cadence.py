@@ -20,7 +20,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
@@ -153,6 +153,13 @@ def next_fire(cadence: Cadence, timezone: str, after_ms: int, anchor_ms: int = 0
         if after_ms < anchor_ms:
             return anchor_ms
         return anchor_ms + ((after_ms - anchor_ms) // cadence.interval_ms + 1) * cadence.interval_ms
+    return _next_cron_fire(cadence, timezone, after_ms)
+
+
+@lru_cache(maxsize=65_536)
+def _next_cron_fire(cadence: Cadence, timezone: str, after_ms: int) -> int | None:
+    """Cached: schedules with one expression tick together, so thousands of them ask for the same next time (and
+    croniter parses its expression anew for every question)."""
     tz = zone(timezone)
     local = local_time(after_ms, tz)
     candidates = croniter(cadence.croniter_expr, local, second_at_beginning=cadence.seconds_first or None)

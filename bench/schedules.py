@@ -2,13 +2,15 @@
 
     python -m bench.schedules                           # 10,000 schedules every minute, 3 minutes measured
     python -m bench.schedules --schedules 1000 --minutes 2
+    python -m bench.schedules --jitter 50              # the same ticks spread over 50 s of each minute
 
 One run on one machine: Apache Kafka (one node), an engine and one worker as processes, PARTITIONS partitions.
 A one-job noop flow is registered and ``schedules`` schedules of it are created, each firing every minute
 (``* * * * *``, overlap allow_all), by records produced straight to the schedules topic. Measured over the
 minute boundaries after the first:
 - fire lag: when each tick's execution was appended to the executions topic (the broker's timestamp) minus the
-  tick's logical time, p50/p95/p99 and max, and how many ticks fired (every tick of every schedule should);
+  time the tick was due (its logical time, plus its share of the jitter when there is one), p50/p95/p99 and max,
+  and how many ticks fired (every tick of every schedule should);
 - the engine's CPU seconds per fire over the measured minutes (it also runs the executions the ticks start);
 - the fold throughput of the same engine in the same run (bench.kafka_benches.fold_throughput), for scale.
 Writes bench/results/schedules-<time>.json and .md.
@@ -35,6 +37,7 @@ from engine.codec import codec, decode_event
 from engine.codec.records import envelope
 from engine.codec.schedule_records import encode_schedule_event
 from engine.domain import events as ev
+from engine.domain.ids import unit_interval
 from engine.domain.loader import load_flow
 from engine.domain.schedule import events as se
 from engine.domain.schedule.spec import ScheduleSpec
@@ -49,7 +52,7 @@ class FireWatch:
     """Every scheduled submission appended to the executions topic: its logical time and append time."""
 
     def __init__(self, stack: Stack) -> None:
-        self.fires: dict[str, tuple[int, int]] = {}  # execution id -> (logical time, appended at)
+        self.fires: dict[str, tuple[int, int, str]] = {}  # execution id -> (logical time, appended at, schedule)
         self.lock = threading.Lock()
         self.watcher = Watcher(stack.settings, [stack.settings.executions_topic], self._seen)
 
@@ -64,9 +67,10 @@ class FireWatch:
         p = event.payload
         if isinstance(p, ev.ExecutionSubmitted) and p.logical_time is not None:
             with self.lock:
-                self.fires.setdefault(event.execution_id, (p.logical_time, message.timestamp()[1]))
+                self.fires.setdefault(event.execution_id, (p.logical_time, message.timestamp()[1],
+                                                           p.schedule_id or ""))
 
-    def between(self, first: int, last: int) -> list[tuple[int, int]]:
+    def between(self, first: int, last: int) -> list[tuple[int, int, str]]:
         with self.lock:
             return [f for f in self.fires.values() if first <= f[0] <= last]
 
@@ -74,7 +78,7 @@ class FireWatch:
         self.watcher.stop()
 
 
-def create(stack: Stack, count: int) -> None:
+def create(stack: Stack, count: int, jitter_ms: int) -> None:
     producer = Producer(producer_config(stack.settings))
     registered = envelope({"event_id": str(uuid.uuid4()), "flow_name": "minutely",
                            "occurred_at": int(time.time() * 1000), "producer": "api"}, "flow_name",
@@ -83,7 +87,7 @@ def create(stack: Stack, count: int) -> None:
                             "registered_by": "bench"}))
     producer.produce(stack.settings.definitions_topic, key=b"minutely",
                      value=codec("definitions").encode(registered))
-    spec = ScheduleSpec(flow="minutely", cadence="* * * * *", overlap="allow_all")
+    spec = ScheduleSpec(flow="minutely", cadence="* * * * *", overlap="allow_all", jitter_ms=jitter_ms)
     now = int(time.time() * 1000)
     for n in range(count):
         schedule_id = f"bench-{n:05d}"
@@ -104,7 +108,12 @@ def minute_of(ms: int) -> int:
     return ms // 60_000 * 60_000
 
 
-def run(schedules: int, minutes: int, fold_inputs: int) -> dict[str, Any]:
+def due_at(schedule_id: str, logical: int, jitter_ms: int) -> int:
+    """When the engine was meant to fire the tick: the schedule core's own rule."""
+    return logical + (int(unit_interval(f"jitter/{schedule_id}/{logical}") * jitter_ms) if jitter_ms else 0)
+
+
+def run(schedules: int, minutes: int, fold_inputs: int, jitter_ms: int = 0) -> dict[str, Any]:
     with services() as running, tempfile.TemporaryDirectory(prefix="bench-schedules-") as logs:
         stack = Stack(running.bootstrap, running.database_url, Path(logs), PARTITIONS)
         ensure_topics(stack.settings, stack.settings.base_topics())
@@ -114,7 +123,7 @@ def run(schedules: int, minutes: int, fold_inputs: int) -> dict[str, Any]:
             fold = fold_throughput(stack.settings, fold_inputs)
             watch = FireWatch(stack)
             step(f"creating {schedules:,} schedules")
-            create(stack, schedules)
+            create(stack, schedules, jitter_ms)
             # the first minute boundary warms up (the engine reads the creations); the next ones are measured
             first = minute_of(int(time.time() * 1000)) + 120_000
             last = first + (minutes - 1) * 60_000
@@ -130,9 +139,10 @@ def run(schedules: int, minutes: int, fold_inputs: int) -> dict[str, Any]:
             watch.stop()
         finally:
             stack.stop()
-    lags = [(appended - logical) / 1000 for logical, appended in fires]
+    lags = [(appended - due_at(schedule_id, logical, jitter_ms)) / 1000 for logical, appended, schedule_id in fires]
     expected = schedules * minutes
-    return {"schedules": schedules, "minutes_measured": minutes, "fires_expected": expected, "fires": len(fires),
+    return {"schedules": schedules, "minutes_measured": minutes, "jitter_s": jitter_ms / 1000,
+            "fires_expected": expected, "fires": len(fires),
             "fire_lag_s": {**percentiles(lags), "max": round(max(lags), 3) if lags else None},
             "engine_cpu_s": round(cpu_used, 1), "engine_cpu_share": round(cpu_used / wall, 3),
             "engine_cpu_ms_per_fire": round(1000 * cpu_used / max(len(fires), 1), 3),
@@ -143,7 +153,9 @@ def run(schedules: int, minutes: int, fold_inputs: int) -> dict[str, Any]:
 def markdown(r: dict[str, Any]) -> str:
     lag = r["fire_lag_s"]
     fold = r["fold"]
-    lines = [f"# {r['schedules']:,} schedules, each every minute ({r['minutes_measured']} minutes measured)", "",
+    spread = f", spread by a jitter of {r['jitter_s']:g} s" if r.get("jitter_s") else ", all at the minute"
+    lines = [f"# {r['schedules']:,} schedules, each every minute{spread} ({r['minutes_measured']} minutes measured)",
+             "",
              "| | value |", "| --- | --- |",
              f"| ticks fired / expected | {r['fires']:,} / {r['fires_expected']:,} |",
              f"| fire lag p50 / p95 / p99 / max (s) | {lag['p50']} / {lag['p95']} / {lag['p99']} / {lag['max']} |",
@@ -159,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schedules", type=int, default=10_000)
     parser.add_argument("--minutes", type=int, default=3)
     parser.add_argument("--fold-inputs", type=int, default=2000)
+    parser.add_argument("--jitter", type=float, default=0.0, help="seconds each tick may fire after its time")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
-    results = run(args.schedules, args.minutes, args.fold_inputs)
+    results = run(args.schedules, args.minutes, args.fold_inputs, round(args.jitter * 1000))
     write_results(args.out, f"schedules-{stamp()}", results, markdown)
     return 0
 

@@ -2,7 +2,8 @@
 
 The same rule as for executions: an event the engine derived (it carries a causation id) was decided and applied
 when it was written, so reading it back only folds it; every other record (API changes, ticks, run ends) goes
-through ``process``. A tick is written once when due; reading it back decides, and arms the next one.
+through ``process``, at the record's time. A tick is written once when due; reading it back decides, and arms the
+next one.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class ScheduleCore:
             self.states[event.schedule_id] = after
             self.partition_of[event.schedule_id] = partition
 
-    def handle(self, event: se.ScheduleEvent, partition: int, now: int) -> ScheduleOutput:
+    def handle(self, event: se.ScheduleEvent, partition: int) -> ScheduleOutput:
         if event.producer == "engine" and event.causation_id is not None:
             self.fold_only(event, partition)
             self._arm(event.schedule_id)
@@ -76,7 +77,11 @@ class ScheduleCore:
         state = self.states.get(event.schedule_id)
         if state is None and not isinstance(event.payload, se.ScheduleCreated):
             return ScheduleOutput(unknown_schedule=True)
-        step = process(state, event, now)
+        # decided at the record's own time, not at the moment it is read: reading the same record again (after a
+        # crash, before its offset was committed) then decides the same thing, and the ids that the decisions get
+        # from the record name the same decisions (a tick read late after a restart would otherwise be skipped
+        # under the id its first reading had given to a firing)
+        step = process(state, event, event.occurred_at)
         if not step.changed or step.state is None:
             return ScheduleOutput()
         self.states[event.schedule_id] = step.state

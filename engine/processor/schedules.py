@@ -134,7 +134,7 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
     def take(message: Any) -> tuple[list[Send], list[ScheduleCommand]]:
         try:
             event = admit_schedule(message.key, message.value, message.headers, signing_key, registry)
-            output = core.handle(event, message.partition, now_ms())
+            output = core.handle(event, message.partition)
         except Refused as exc:
             return [dead_letter(message, exc.reason)], []
         except Exception as exc:  # a bug meeting an input: this record is set aside with the reason

@@ -228,7 +228,6 @@ def test_the_engine_killed_across_ticks_catches_up_with_no_tick_twice_and_none_l
     times = [ms(r["logical_time"]) for r in runs]
     assert len(times) == len(set(times))  # no tick started twice
     last_tick = max(ms(f["through"]) for f in s["fires"])
-    print(json.dumps(sorted(s["fires"], key=lambda f: f["logical_time"]), indent=0))
     ticks_accounted_for(s, first_tick, last_tick)  # and none lost: each fired or skipped, with the reason
     caught_up = [f for f in s["fires"] if f["outcome"] == "SKIPPED"]
     assert caught_up and all(f["reason"].startswith("missed") for f in caught_up), s["fires"]

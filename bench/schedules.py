@@ -99,9 +99,13 @@ def create(stack: Stack, count: int, jitter_ms: int) -> None:
 
 
 def engine_cpu(stack: Stack) -> float:
-    process = psutil.Process(stack.processes["engine"].pid)
-    times = process.cpu_times()
-    return times.user + times.system
+    """CPU seconds of every engine process so far."""
+    total = 0.0
+    for name, process in stack.processes.items():
+        if name.startswith("engine"):
+            times = psutil.Process(process.pid).cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def minute_of(ms: int) -> int:
@@ -113,11 +117,13 @@ def due_at(schedule_id: str, logical: int, jitter_ms: int) -> int:
     return logical + (int(unit_interval(f"jitter/{schedule_id}/{logical}") * jitter_ms) if jitter_ms else 0)
 
 
-def run(schedules: int, minutes: int, fold_inputs: int, jitter_ms: int = 0) -> dict[str, Any]:
+def run(schedules: int, minutes: int, fold_inputs: int, jitter_ms: int = 0, engines: int = 1) -> dict[str, Any]:
     with services() as running, tempfile.TemporaryDirectory(prefix="bench-schedules-") as logs:
         stack = Stack(running.bootstrap, running.database_url, Path(logs), PARTITIONS)
         ensure_topics(stack.settings, stack.settings.base_topics())
         stack.start(parts=("engine", "worker"))
+        for n in range(2, engines + 1):  # the group shares the partitions out between them
+            stack.spawn(f"engine-{n}", "engine")
         try:
             step("fold throughput of this engine")
             fold = fold_throughput(stack.settings, fold_inputs)
@@ -141,7 +147,7 @@ def run(schedules: int, minutes: int, fold_inputs: int, jitter_ms: int = 0) -> d
             stack.stop()
     lags = [(appended - due_at(schedule_id, logical, jitter_ms)) / 1000 for logical, appended, schedule_id in fires]
     expected = schedules * minutes
-    return {"schedules": schedules, "minutes_measured": minutes, "jitter_s": jitter_ms / 1000,
+    return {"schedules": schedules, "minutes_measured": minutes, "jitter_s": jitter_ms / 1000, "engines": engines,
             "fires_expected": expected, "fires": len(fires),
             "fire_lag_s": {**percentiles(lags), "max": round(max(lags), 3) if lags else None},
             "engine_cpu_s": round(cpu_used, 1), "engine_cpu_share": round(cpu_used / wall, 3),
@@ -154,13 +160,14 @@ def markdown(r: dict[str, Any]) -> str:
     lag = r["fire_lag_s"]
     fold = r["fold"]
     spread = f", spread by a jitter of {r['jitter_s']:g} s" if r.get("jitter_s") else ", all at the minute"
+    spread += f", {r.get('engines', 1)} engine(s)"
     lines = [f"# {r['schedules']:,} schedules, each every minute{spread} ({r['minutes_measured']} minutes measured)",
              "",
              "| | value |", "| --- | --- |",
              f"| ticks fired / expected | {r['fires']:,} / {r['fires_expected']:,} |",
              f"| fire lag p50 / p95 / p99 / max (s) | {lag['p50']} / {lag['p95']} / {lag['p99']} / {lag['max']} |",
              f"| engine CPU per fire (ms; it also runs the executions) | {r['engine_cpu_ms_per_fire']} |",
-             f"| engine CPU share over the measured minutes (1.0 = one core) | {r['engine_cpu_share']} |",
+             f"| engines' CPU share over the measured minutes (1.0 = one core) | {r['engine_cpu_share']} |",
              f"| fold throughput, same engine (inputs/s; raw loop {fold['raw_events_per_s']}/s) | "
              f"{fold['engine_inputs_per_s']} ({fold['ratio']} of raw) |", ""]
     return "\n".join(lines + footer(r))
@@ -172,9 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=int, default=3)
     parser.add_argument("--fold-inputs", type=int, default=2000)
     parser.add_argument("--jitter", type=float, default=0.0, help="seconds each tick may fire after its time")
+    parser.add_argument("--engines", type=int, default=1, help="engine processes sharing the partitions")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
-    results = run(args.schedules, args.minutes, args.fold_inputs, round(args.jitter * 1000))
+    results = run(args.schedules, args.minutes, args.fold_inputs, round(args.jitter * 1000), args.engines)
     write_results(args.out, f"schedules-{stamp()}", results, markdown)
     return 0
 

@@ -34,7 +34,7 @@ from confluent_kafka import Producer
 from bench.common import footer, services, stamp, step, versions, write_results
 from bench.kafka_benches import Watcher, fold_throughput, percentiles
 from engine.codec import codec, decode_event
-from engine.codec.records import envelope
+from engine.codec.records import flow_registered
 from engine.codec.schedule_records import encode_schedule_event
 from engine.domain import events as ev
 from engine.domain.ids import unit_interval
@@ -80,11 +80,7 @@ class FireWatch:
 
 def create(stack: Stack, count: int, jitter_ms: int) -> None:
     producer = Producer(producer_config(stack.settings))
-    registered = envelope({"event_id": str(uuid.uuid4()), "flow_name": "minutely",
-                           "occurred_at": int(time.time() * 1000), "producer": "api"}, "flow_name",
-                          ("kafkaban.definitions.FlowRegistered",
-                           {"definition_hash": load_flow(FLOW).version_hash(), "source": FLOW,
-                            "registered_by": "bench"}))
+    registered = flow_registered("minutely", load_flow(FLOW).version_hash(), FLOW, "bench", int(time.time() * 1000))
     producer.produce(stack.settings.definitions_topic, key=b"minutely",
                      value=codec("definitions").encode(registered))
     spec = ScheduleSpec(flow="minutely", cadence="* * * * *", overlap="allow_all", jitter_ms=jitter_ms)

@@ -31,7 +31,7 @@ from engine.api.waiting import FollowerLimit, ProjectedPositions, TooManyFollowe
 from engine.clock import now_ms
 from engine.codec import codec, encode_event
 from engine.codec.json_state import state_to_json
-from engine.codec.records import envelope
+from engine.codec.records import flow_registered
 from engine.config import Settings
 from engine.domain import events as ev
 from engine.domain.evolve import fold
@@ -234,10 +234,7 @@ def create_app(settings: Settings) -> FastAPI:
         spec, problems = check_flow(source, default_name=name or "flow")
         if problems or spec is None:
             raise ApiError(422, "invalid flow definition", [p.to_dict() for p in problems])
-        record = envelope({"event_id": str(uuid.uuid4()), "flow_name": spec.name, "occurred_at": now_ms(),
-                           "producer": "api"}, "flow_name",
-                          ("kafkaban.definitions.FlowRegistered",
-                           {"definition_hash": spec.version_hash(), "source": source, "registered_by": "api"}))
+        record = flow_registered(spec.name, spec.version_hash(), source, "api", now_ms())
         partition, offset = await asyncio.to_thread(
             writer.produce, settings.definitions_topic, spec.name,
             codec("definitions", settings.schema_registry_url).encode(record))

@@ -46,6 +46,15 @@ def envelope(record: Mapping[str, Any], key_field: str, payload: tuple[str, Any]
     }
 
 
+def flow_registered(name: str, version: str, source: str, registered_by: str, occurred_at: int,
+                    ) -> dict[str, Any]:
+    """The definitions record that registers a version of a flow."""
+    return envelope({"event_id": str(uuid.uuid4()), "flow_name": name, "occurred_at": occurred_at,
+                     "producer": "api"}, "flow_name",
+                    ("kafkaban.definitions.FlowRegistered",
+                     {"definition_hash": version, "source": source, "registered_by": registered_by}))
+
+
 def plain_record(record: dict[str, Any]) -> dict[str, Any]:
     """A decoded envelope with plain values: event_id as str, times as UTC ms, payload as (short name, dict)."""
     out = {key: _plain(value) for key, value in record.items() if key != "payload"}

@@ -47,8 +47,7 @@ class Cadence:
     croniter_expr: str = ""  # what croniter matches (for quartz: seconds first)
     interval_ms: int = 0
     day_of_month: str = ""  # a Quartz day-of-month croniter cannot match (L-n, nW, LW), filtered here
-    years: tuple[int, int] | None = None  # a Quartz year field as a range (lists and steps: filtered by _year_ok)
-    year_field: str = ""
+    years: frozenset[int] = frozenset()  # the years a Quartz year field allows; empty: any year
 
     @property
     def seconds_first(self) -> bool:
@@ -112,13 +111,9 @@ def _quartz(text: str) -> Cadence:
     expr = " ".join((seconds, minutes, hours, day_of_month, month, _croniter_day_of_week(day_of_week)))
     if not croniter.is_valid(expr, second_at_beginning=True):
         raise CadenceError(f"{text!r} is not a valid Quartz cron expression")
-    year_field = parsed.fields[6] if len(parsed.fields) == 7 else ""
-    years = None
-    if year_field and year_field != "*":
-        values = [int(v) for v in re.findall(r"\d{4}", year_field)]
-        years = (min(values), 2099 if "/" in year_field or "*" in year_field else max(values))
-    return Cadence(text, "quartz", croniter_expr=expr, day_of_month=filtered_dom, years=years,
-                   year_field=year_field)
+    year_field = parsed.fields[6] if len(parsed.fields) == 7 else "*"
+    years = _year_values(year_field) if year_field != "*" else frozenset()
+    return Cadence(text, "quartz", croniter_expr=expr, day_of_month=filtered_dom, years=years)
 
 
 def _croniter_day_of_week(field: str) -> str:
@@ -169,7 +164,7 @@ def _next_cron_fire(cadence: Cadence, timezone: str, after_ms: int) -> int | Non
             candidate: dt.datetime = candidates.get_next(dt.datetime)
         except CroniterBadDateError:  # no date matches any more (croniter gives up after some years)
             return None
-        if cadence.years is not None and candidate.year > cadence.years[1]:
+        if cadence.years and candidate.year > max(cadence.years):
             return None
         if not accept(candidate):
             continue
@@ -194,7 +189,7 @@ def previous_fire(cadence: Cadence, timezone: str, before_ms: int, anchor_ms: in
             candidate: dt.datetime = candidates.get_prev(dt.datetime)
         except CroniterBadDateError:
             return None
-        if cadence.years is not None and candidate.year < cadence.years[0]:
+        if cadence.years and candidate.year < min(cadence.years):
             return None
         if not accept(candidate):
             continue
@@ -250,9 +245,8 @@ def _filter(cadence: Cadence) -> Callable[[dt.datetime], bool]:
     checks: list[Callable[[dt.datetime], bool]] = []
     if cadence.day_of_month:
         checks.append(_day_of_month_check(cadence.day_of_month))
-    if cadence.year_field and cadence.year_field != "*":
-        years = _year_values(cadence.year_field)
-        checks.append(lambda moment: moment.year in years)
+    if cadence.years:
+        checks.append(lambda moment: moment.year in cadence.years)
     return lambda moment: all(check(moment) for check in checks)
 
 

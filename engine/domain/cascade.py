@@ -10,17 +10,22 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 
-class Decided(Protocol):
-    events: list[Any]
-    commands: list[Any]
-
-
 class HasId(Protocol):
     event_id: str
 
 
 S = TypeVar("S")
 E = TypeVar("E", bound=HasId)
+P = TypeVar("P")  # what react decides: event payloads
+C = TypeVar("C")  # and commands
+
+
+@dataclass
+class Decisions(Generic[P, C]):
+    """What ``react`` returns: the payloads of the events to append, and the commands to send."""
+
+    events: list[P] = field(default_factory=list)
+    commands: list[C] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,9 @@ class Cascade(Generic[S, E]):
     commands: list[Any] = field(default_factory=list)
 
 
-def cascade(state: S, event: E, now: int, evolve: Callable[[S, E], S], react: Callable[[S, E, int], Decided],
-            derive: Callable[[E, int, Any, int], E]) -> Cascade[S, E]:
+def cascade(state: S, event: E, now: int, evolve: Callable[[S, E], S],
+            react: Callable[[S, E, int], Decisions[Any, Any]], derive: Callable[[E, int, Any, int], E]
+            ) -> Cascade[S, E]:
     """``derive(cause, index, payload, now)`` makes the index-th event decided in reaction to ``cause``."""
     applied = evolve(state, event)
     if applied is state:

@@ -6,10 +6,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from engine.domain import conditions
+from engine.domain import cascade, conditions
 from engine.domain import events as ev
 from engine.domain.commands import Command, DispatchJob, KillJob, ReportRunEnded
 from engine.domain.ids import execution_id_for_key, unit_interval
@@ -17,11 +16,7 @@ from engine.domain.spec import JobSpec
 from engine.domain.state import ExecutionState, ExecutionStatus, JobState, JobStatus
 from engine.domain.validation import param_problems, validate
 
-
-@dataclass
-class Decisions:
-    events: list[ev.Payload] = field(default_factory=list)
-    commands: list[Command] = field(default_factory=list)
+Decisions = cascade.Decisions[ev.Payload, Command]
 
 
 Reactor = Callable[[ExecutionState, ev.Event, Any, int], Decisions]

@@ -30,6 +30,7 @@ class Resolved:
     spec: FlowSpec
     project: str | None
     archive: str | None
+    version: str  # the spec's version hash, computed once with it (canonical JSON of the whole DAG)
 
 
 @dataclass
@@ -78,7 +79,7 @@ def _checked(source: str, name: str, project: str | None, archive: str | None) -
     spec, problems = check_flow(source, default_name=name)
     if spec is None or problems:
         return f"the definition of {name!r} no longer validates: " + "; ".join(str(p) for p in problems)
-    return Resolved(spec, project, archive)
+    return Resolved(spec, project, archive, spec.version_hash())
 
 
 class CatalogReader:

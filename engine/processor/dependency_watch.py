@@ -23,13 +23,12 @@ from engine.codec.registry import RegistryError, SchemaRegistry
 from engine.config import Settings
 from engine.domain.ids import dependency_met_id
 from engine.domain.schedule import events as se
-from engine.domain.schedule.matching import document_of, matches
+from engine.domain.schedule.matching import NO_DOCUMENT, document_of, matches
 from engine.domain.triggers import TriggerDependency
 from engine.kafka import consumer_config
 
 log = logging.getLogger("kafkaban.engine")
 MAX_RECORDS_PER_SCAN = 20_000
-NOT_A_DOCUMENT = object()
 
 WaitingDependency = tuple[str, int, TriggerDependency]  # schedule id, tick, the dependency
 
@@ -115,16 +114,16 @@ class DependencyWatch:
     def _match(self, message: Any, items: list[WaitingDependency], now: int) -> list[se.ScheduleEvent]:
         value: bytes = message.value() or b""
         text = value.decode("utf-8", errors="replace")
-        document: Any = NOT_A_DOCUMENT
+        document: Any = None  # decoded once, for the first dependency that looks into a field
         at = message.timestamp()[1]
         out = []
         for schedule_id, tick, dependency in items:
             key = (schedule_id, tick, dependency.name)
             if key in self.reported or at < tick:
                 continue
-            if document is NOT_A_DOCUMENT and "field" in dependency.params:
+            if document is None and "field" in dependency.params:
                 document = self._document(value, text)
-            if matches(dependency, text, document) if "field" in dependency.params else matches(dependency, text):
+            if matches(dependency, text, NO_DOCUMENT if document is None else document):
                 self.reported.add(key)
                 match = se.DependencyMatch(dependency.name, message.topic(), message.partition(), message.offset())
                 out.append(se.ScheduleEvent(dependency_met_id(schedule_id, tick, dependency.name), schedule_id, now,

@@ -105,7 +105,7 @@ class ScheduleEdge:
         spec = resolved.spec
         event = ev.Event(command_id("submit", command.execution_id, command.schedule_id, 0), command.execution_id,
                          now, "scheduler", ev.ExecutionSubmitted(
-                             flow_name=spec.name, definition_hash=spec.version_hash(), definition=spec,
+                             flow_name=spec.name, definition_hash=resolved.version, definition=spec,
                              params={**scheduled_params(command), **command.params},
                              submitter=f"schedule {command.schedule_id}",
                              idempotency_key=command.idempotency_key, schedule_id=command.schedule_id,

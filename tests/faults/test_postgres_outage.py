@@ -10,7 +10,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pgserver  # type: ignore[import-untyped]
 import pytest
@@ -18,6 +17,7 @@ import pytest
 from engine.client import ApiFailure
 from projections.verify import verify
 from tests.integration.stack import Stack
+from tests.support.waiting import wait_until
 
 FLOW = """
 name: steady
@@ -59,16 +59,6 @@ def get(url: str) -> tuple[int, dict[str, str], bytes]:
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
-def wait(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"{what} within {timeout} s")
-
-
 def test_postgres_stopped_under_load_nothing_is_lost_and_every_answer_says_what_happened(
         bootstrap: str, database: Database, tmp_path: Path):
     stack = Stack(bootstrap, database.url, tmp_path)
@@ -93,7 +83,7 @@ def test_postgres_stopped_under_load_nothing_is_lost_and_every_answer_says_what_
             stack.submit("steady")
         assert refused.value.status == 503
         # the projector says it waits, and for how long
-        status, _, body = wait(lambda: (found := get(f"{projector}/healthz"))[0] == 503 and found, 30,
+        status, _, body = wait_until(lambda: (found := get(f"{projector}/healthz"))[0] == 503 and found, 30,
                                "the projector reported no outage")
         assert json.loads(body)["writing"] is False and json.loads(body)["failures"] >= 1
         assert "kafkaban_projector_up 0" in get(f"{projector}/metrics")[2].decode()

@@ -18,6 +18,7 @@ from engine.domain.ids import execution_id_for_key
 from engine.kafka import ensure_topics, producer_config
 from tests.integration.stack import ROOT, Stack
 from tests.integration.test_api_cli import cli, error_of
+from tests.support.waiting import wait_until
 
 QUICK = """
 name: tick
@@ -60,16 +61,6 @@ def executions_of(stack: Stack, schedule_id: str) -> list[dict[str, Any]]:
 
 def schedule(stack: Stack, schedule_id: str) -> dict[str, Any]:
     return stack.api("GET", f"/api/v1/schedules/{schedule_id}?fires=1000")
-
-
-def wait_until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def settled(stack: Stack, schedule_id: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.domain.schedule import events as se
+from engine.domain.schedule.process import next_due, tick_event
 from engine.domain.schedule.spec import ScheduleSpec
 from engine.domain.schedule.state import ScheduleState
 from engine.domain.triggers import TriggerDependency
@@ -37,7 +38,6 @@ def _catchup_latest_after_downtime(sim: Sim) -> None:
 
 
 def _next_tick(sim: Sim, now: int) -> se.ScheduleEvent | None:
-    from engine.domain.schedule.process import next_due, tick_event
     found = next_due(sim.state)
     return tick_event(sim.state, found[0], now) if found and found[1] <= now else None
 

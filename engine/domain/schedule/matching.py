@@ -15,7 +15,7 @@ from engine.domain.triggers import TriggerDependency
 
 DEPENDENCY_TYPES = ("kafka",)
 MAX_PATTERN = 1000
-_MISSING = object()
+NO_DOCUMENT: Any = object()  # a value that is not a document (or was not decoded)
 
 
 @cache
@@ -56,28 +56,28 @@ def document_of(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        return _MISSING
+        return NO_DOCUMENT
 
 
 def _field(document: Any, path: str) -> Any:
     for part in path.split("."):
         if not isinstance(document, Mapping) or part not in document:
-            return _MISSING
+            return NO_DOCUMENT
         document = document[part]
     return document
 
 
-def matches(dependency: TriggerDependency, text: str, document: Any = _MISSING) -> bool:
+def matches(dependency: TriggerDependency, text: str, document: Any = NO_DOCUMENT) -> bool:
     """Whether a record whose value reads as ``text`` (and as ``document``, when it decodes to one) satisfies
     ``dependency``."""
     params = dependency.params
     field = params.get("field")
     if field is None:
         return _pattern(params["match"]).search(text) is not None
-    if document is _MISSING:
+    if document is NO_DOCUMENT:
         document = document_of(text)
     found = _field(document, field)
-    if found is _MISSING:
+    if found is NO_DOCUMENT:
         return False
     found_text = found if isinstance(found, str) else json.dumps(found)
     if "value" in params:

@@ -10,9 +10,9 @@ first and last of them. Then overlap, when an execution of the schedule is still
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from engine.domain import cascade
 from engine.domain.cadence import next_fire, parse, previous_fire
 from engine.domain.ids import execution_id_for_key, schedule_idempotency_key
 from engine.domain.schedule import events as se
@@ -23,10 +23,7 @@ ON_TIME_MS = 10_000  # a tick decided within this of its time was not missed (Te
 MAX_BUFFERED = 1000
 
 
-@dataclass
-class Decisions:
-    events: list[se.Payload] = field(default_factory=list)
-    commands: list[ScheduleCommand] = field(default_factory=list)
+Decisions = cascade.Decisions[se.Payload, ScheduleCommand]
 
 
 Reactor = Callable[[ScheduleState, se.ScheduleEvent, Any, int], Decisions]

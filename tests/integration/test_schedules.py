@@ -169,6 +169,10 @@ def test_pause_resume_and_trigger(stack: Stack) -> None:
 
 
 def test_bad_schedules_are_refused_with_the_reason_and_write_nothing(stack: Stack) -> None:
+    def every_schedule() -> list[str]:
+        return [s["schedule_id"] for s in stack.api("GET", "/api/v1/schedules?deleted=true")["schedules"]]
+
+    before = every_schedule()
     bad = error_of(lambda: stack.api("POST", "/api/v1/schedules", {"flow": "tick", "cron": "0 0 2 * * *"}))
     assert bad.status == 422 and "exactly one of day of month and day of week" in json.dumps(bad.details)
     zone = error_of(lambda: stack.api("POST", "/api/v1/schedules", {"flow": "tick", "cron": "@daily",
@@ -182,6 +186,7 @@ def test_bad_schedules_are_refused_with_the_reason_and_write_nothing(stack: Stac
     hostile = error_of(lambda: stack.api("POST", "/api/v1/schedules", {"schedule_id": "../etc", "flow": "tick",
                                                                       "cron": "@daily"}))
     assert hostile.status == 422
+    assert every_schedule() == before  # nothing refused was written
     first = stack.api("POST", "/api/v1/schedules", {"schedule_id": "daily", "flow": "tick", "cron": "@daily"})
     assert first["projected"], first
     again = error_of(lambda: stack.api("POST", "/api/v1/schedules", {"schedule_id": "daily", "flow": "tick",
@@ -309,6 +314,7 @@ def test_a_backfill_runs_each_past_tick_once_one_after_another(stack: Stack) -> 
     future = error_of(lambda: stack.api("POST", "/api/v1/schedules/backfilled/backfill",
                                         {"from": start.isoformat(), "to": (now + dt.timedelta(days=1)).isoformat()}))
     assert future.status == 422 and "must end by now" in json.dumps(future.details)
+    assert schedule(stack, "backfilled")["backfills"] == []  # refused: nothing written
     done = cli(stack, "schedule", "backfill", "backfilled", "--from", start.isoformat(), "--to", end.isoformat(),
                "--id", "last-hour", "--json")
     assert done.returncode == 0, done.stderr

@@ -371,3 +371,19 @@ def test_dependency_matching_as_azkaban_and_on_fields() -> None:
 def test_bad_dependencies_say_what_is_wrong(dependency: TriggerDependency, says: str) -> None:
     assert any(says in p for p in spec_problems(every_minute(dependencies=(dependency,), max_wait_ms=MIN)))
     assert any("max_wait" in p for p in spec_problems(every_minute(dependencies=(DEP,))))
+
+
+@pytest.mark.parametrize(("pattern", "value", "found"), [
+    (r"^(\d{3}-?\d{2}-?\d{4})$", "123-45-6789", True),
+    (r"^(\d{3}-?\d{2}-?\d{4})$", "x123-45-6789", False),
+    ("hadoop.*", "a hadoop job ended", True),  # find(): anywhere in the value
+    (r"^\w*", "", True),
+    (".*", "anything", True),
+])
+def test_the_patterns_of_azkabans_kafka_trigger_tests_are_accepted_and_searched(pattern: str, value: str,
+                                                                                found: bool) -> None:
+    # the dependencies of KafkaEventMonitorTest.testConsumerSubscriptionRebalance, matched as
+    # RegexKafkaDependencyMatcher.isMatch does (Pattern.matcher(payload).find())
+    dependency = TriggerDependency("dep", "kafka", {"topic": "AzTest_Topic1", "match": pattern})
+    assert spec_problems(every_minute(dependencies=(dependency,), max_wait_ms=MIN)) == []
+    assert matches(dependency, value) is found

@@ -12,6 +12,9 @@ minute boundaries after the first:
   time the tick was due (its logical time, plus its share of the jitter when there is one), p50/p95/p99 and max,
   and how many ticks fired (every tick of every schedule should);
 - the engine's CPU seconds per fire over the measured minutes (it also runs the executions the ticks start);
+- a minute's burst: from each measured minute boundary until the last execution of that minute was appended,
+  against a raw baseline in the same run: the same number of submission-sized records produced with
+  confluent-kafka and read back by a consumer (how fast Kafka alone moves that burst here);
 - the fold throughput of the same engine in the same run (bench.kafka_benches.fold_throughput), for scale.
 Writes bench/results/schedules-<time>.json and .md.
 """
@@ -53,6 +56,7 @@ class FireWatch:
 
     def __init__(self, stack: Stack) -> None:
         self.fires: dict[str, tuple[int, int, str]] = {}  # execution id -> (logical time, appended at, schedule)
+        self.sample = b""  # one submission, for the raw baseline's record size
         self.lock = threading.Lock()
         self.watcher = Watcher(stack.settings, [stack.settings.executions_topic], self._seen)
 
@@ -66,6 +70,7 @@ class FireWatch:
             return
         p = event.payload
         if isinstance(p, ev.ExecutionSubmitted) and p.logical_time is not None:
+            self.sample = value
             with self.lock:
                 self.fires.setdefault(event.execution_id, (p.logical_time, message.timestamp()[1],
                                                            p.schedule_id or ""))
@@ -92,6 +97,25 @@ def create(stack: Stack, count: int, jitter_ms: int) -> None:
                          value=encode_schedule_event(event))
         producer.poll(0)
     producer.flush(60)
+
+
+def raw_burst(stack: Stack, count: int, size: int) -> float:
+    """Seconds from the first produce until a consumer has read ``count`` records of ``size`` bytes."""
+    topic = stack.settings.topic("raw-burst")
+    ensure_topics(stack.settings, [topic])
+    seen: list[float] = []
+    watcher = Watcher(stack.settings, [topic], lambda message, at: seen.append(at))
+    producer = Producer(producer_config(stack.settings))
+    value = b"x" * size
+    started = time.perf_counter()
+    for n in range(count):
+        producer.produce(topic, key=str(n).encode(), value=value)
+        producer.poll(0)
+    producer.flush(60)
+    while len(seen) < count:
+        time.sleep(0.01)
+    watcher.stop()
+    return seen[-1] - started
 
 
 def engine_cpu(stack: Stack) -> float:
@@ -139,15 +163,25 @@ def run(schedules: int, minutes: int, fold_inputs: int, jitter_ms: int = 0, engi
             wall = time.time() - cpu_started
             fires = watch.between(first, last)
             watch.stop()
+            step("raw baseline: the same burst through Kafka alone")
+            size = len(watch.sample) if watch.sample else 1000
+            raw_s = raw_burst(stack, schedules, size)
         finally:
             stack.stop()
     lags = [(appended - due_at(schedule_id, logical, jitter_ms)) / 1000 for logical, appended, schedule_id in fires]
+    bursts: dict[int, int] = {}
+    for logical, appended, _ in fires:
+        bursts[logical] = max(bursts.get(logical, appended), appended)
+    burst_s = sorted((appended - logical) / 1000 for logical, appended in bursts.items())
+    minute_s = burst_s[len(burst_s) // 2] if burst_s else None
     expected = schedules * minutes
     return {"schedules": schedules, "minutes_measured": minutes, "jitter_s": jitter_ms / 1000, "engines": engines,
             "fires_expected": expected, "fires": len(fires),
             "fire_lag_s": {**percentiles(lags), "max": round(max(lags), 3) if lags else None},
             "engine_cpu_s": round(cpu_used, 1), "engine_cpu_share": round(cpu_used / wall, 3),
             "engine_cpu_ms_per_fire": round(1000 * cpu_used / max(len(fires), 1), 3),
+            "minute_burst_s": minute_s, "raw_burst_s": round(raw_s, 3),
+            "burst_ratio": round(raw_s / minute_s, 3) if minute_s else None,
             "fold": fold, "versions": versions(),
             "settings": {"partitions": PARTITIONS, "broker": "Apache Kafka, 1 node"}}
 
@@ -162,6 +196,8 @@ def markdown(r: dict[str, Any]) -> str:
              "| | value |", "| --- | --- |",
              f"| ticks fired / expected | {r['fires']:,} / {r['fires_expected']:,} |",
              f"| fire lag p50 / p95 / p99 / max (s) | {lag['p50']} / {lag['p95']} / {lag['p99']} / {lag['max']} |",
+             f"| a minute's ticks all started after (median over the minutes) / raw baseline: the same records "
+             f"through Kafka alone | {r['minute_burst_s']} s / {r['raw_burst_s']} s (ratio {r['burst_ratio']}) |",
              f"| engine CPU per fire (ms; it also runs the executions) | {r['engine_cpu_ms_per_fire']} |",
              f"| engines' CPU share over the measured minutes (1.0 = one core) | {r['engine_cpu_share']} |",
              f"| fold throughput, same engine (inputs/s; raw loop {fold['raw_events_per_s']}/s) | "

@@ -7,10 +7,10 @@ returns the very same state object (``is``), which is how the processor tells a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from engine.domain import events as ev
+from engine.domain.frozen import changed
 from engine.domain.state import (
     JOB_ACTIVE,
     JOB_FINAL,
@@ -78,7 +78,7 @@ def _job(state: ExecutionState, name: str) -> JobState | None:
 def _rejected(state: ExecutionState, event: ev.Event, p: ev.ExecutionRejected) -> ExecutionState:
     if state.status is not ExecutionStatus.SUBMITTED:
         return state
-    return replace(state, status=ExecutionStatus.REJECTED, errors=tuple(p.errors), ended_at=event.occurred_at)
+    return changed(state, status=ExecutionStatus.REJECTED, errors=tuple(p.errors), ended_at=event.occurred_at)
 
 
 def _queued(state: ExecutionState, event: ev.Event, p: ev.JobQueued) -> ExecutionState:
@@ -89,9 +89,9 @@ def _queued(state: ExecutionState, event: ev.Event, p: ev.JobQueued) -> Executio
     retry = job.status is JobStatus.RETRY_WAIT and job.attempt == p.attempt
     if not (first or retry):
         return state
-    new = state.with_job(p.job, replace(job, status=JobStatus.QUEUED, attempt=p.attempt, not_before=None))
+    new = state.with_job(p.job, changed(job, status=JobStatus.QUEUED, attempt=p.attempt, not_before=None))
     if new.status is ExecutionStatus.SUBMITTED:
-        new = replace(new, status=ExecutionStatus.RUNNING, started_at=event.occurred_at)
+        new = changed(new, status=ExecutionStatus.RUNNING, started_at=event.occurred_at)
     return new
 
 
@@ -99,14 +99,14 @@ def _dispatched(state: ExecutionState, event: ev.Event, p: ev.JobDispatched) -> 
     job = _job(state, p.job)
     if job is None or job.status is not JobStatus.QUEUED or job.attempt != p.attempt:
         return state
-    return state.with_job(p.job, replace(job, status=JobStatus.DISPATCHED))
+    return state.with_job(p.job, changed(job, status=JobStatus.DISPATCHED))
 
 
 def _started(state: ExecutionState, event: ev.Event, p: ev.JobStarted) -> ExecutionState:
     job = _job(state, p.job)
     if job is None or job.attempt != p.attempt or job.status not in (JobStatus.QUEUED, JobStatus.DISPATCHED):
         return state
-    return state.with_job(p.job, replace(job, status=JobStatus.RUNNING, worker_id=p.worker_id,
+    return state.with_job(p.job, changed(job, status=JobStatus.RUNNING, worker_id=p.worker_id,
                                          started_at=event.occurred_at))
 
 
@@ -114,7 +114,7 @@ def _ended(state: ExecutionState, name: str, attempt: int, **changes: Any) -> Ex
     job = _job(state, name)
     if job is None or job.attempt != attempt or job.status not in JOB_ACTIVE:
         return state
-    return state.with_job(name, replace(job, **changes))
+    return state.with_job(name, changed(job, **changes))
 
 
 def _claimed_by_another(state: ExecutionState, name: str, worker_id: str | None) -> bool:
@@ -160,7 +160,7 @@ def _retry_scheduled(state: ExecutionState, event: ev.Event, p: ev.JobRetrySched
     job = _job(state, p.job)
     if job is None or job.status is not JobStatus.FAILED or job.attempt != p.attempt - 1 or state.terminal:
         return state
-    return state.with_job(p.job, replace(job, status=JobStatus.RETRY_WAIT, attempt=p.attempt,
+    return state.with_job(p.job, changed(job, status=JobStatus.RETRY_WAIT, attempt=p.attempt,
                                          not_before=p.not_before, worker_id=None, started_at=None))
 
 
@@ -168,7 +168,7 @@ def _skipped(state: ExecutionState, event: ev.Event, p: ev.JobSkipped) -> Execut
     job = _job(state, p.job)
     if job is None or job.status is not JobStatus.PENDING:
         return state
-    return state.with_job(p.job, replace(job, status=JobStatus.SKIPPED, reason=p.reason, ended_at=event.occurred_at))
+    return state.with_job(p.job, changed(job, status=JobStatus.SKIPPED, reason=p.reason, ended_at=event.occurred_at))
 
 
 def _cancelled(state: ExecutionState, event: ev.Event, p: ev.JobCancelled) -> ExecutionState:
@@ -177,21 +177,21 @@ def _cancelled(state: ExecutionState, event: ev.Event, p: ev.JobCancelled) -> Ex
         return state
     if job.attempt != p.attempt:
         return state
-    return state.with_job(p.job, replace(job, status=JobStatus.CANCELLED, reason=p.reason,
+    return state.with_job(p.job, changed(job, status=JobStatus.CANCELLED, reason=p.reason,
                                          ended_at=job.ended_at or event.occurred_at))
 
 
 def _cancel_requested(state: ExecutionState, event: ev.Event, p: ev.CancelRequested) -> ExecutionState:
     if state.terminal or state.cancelling:
         return state
-    return replace(state, cancel_requested_by=p.requested_by)
+    return changed(state, cancel_requested_by=p.requested_by)
 
 
 def _finished(status: ExecutionStatus) -> Applier:
     def apply(state: ExecutionState, event: ev.Event, p: Any) -> ExecutionState:
         if state.terminal or state.unfinished:
             return state
-        return replace(state, status=status, ended_at=event.occurred_at)
+        return changed(state, status=status, ended_at=event.occurred_at)
 
     return apply
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from engine.domain.frozen import changed
 from engine.domain.spec import FailurePolicy, FlowSpec
 
 
@@ -109,4 +110,4 @@ class ExecutionState:
             failed = failed | {name}
         elif name in failed:
             failed = failed - {name}
-        return replace(self, jobs={**self.jobs, name: job}, unfinished=unfinished, failed=failed)
+        return changed(self, jobs={**self.jobs, name: job}, unfinished=unfinished, failed=failed)

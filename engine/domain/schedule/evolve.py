@@ -8,9 +8,9 @@ execution id, and control events (update, pause, resume, trigger) by event id.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
+from engine.domain.frozen import changed
 from engine.domain.ids import schedule_idempotency_key
 from engine.domain.schedule import events as se
 from engine.domain.schedule.state import Backfill, Run, ScheduleState, Wait
@@ -49,36 +49,36 @@ def _control(apply: Applier) -> Applier:
     def guarded(state: ScheduleState, event: se.ScheduleEvent, p: Any) -> ScheduleState:
         if state.deleted or event.event_id in state.seen:
             return state
-        return apply(replace(state, seen=state.seen | {event.event_id}, updated_at=event.occurred_at), event, p)
+        return apply(changed(state, seen=state.seen | {event.event_id}, updated_at=event.occurred_at), event, p)
     return guarded
 
 
 def _updated(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleUpdated) -> ScheduleState:
-    return replace(state, spec=p.spec)
+    return changed(state, spec=p.spec)
 
 
 def _paused(state: ScheduleState, event: se.ScheduleEvent, p: se.SchedulePaused) -> ScheduleState:
-    return replace(state, paused=True)
+    return changed(state, paused=True)
 
 
 def _resumed(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleResumed) -> ScheduleState:
-    return replace(state, paused=False)
+    return changed(state, paused=False)
 
 
 def _triggered(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTriggered) -> ScheduleState:
-    return replace(state, due=(*state.due, event.occurred_at))
+    return changed(state, due=(*state.due, event.occurred_at))
 
 
 def _deleted(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleDeleted) -> ScheduleState:
     if state.deleted:
         return state
-    return replace(state, deleted=True, due=(), buffered=(), backfills=(), waiting=(), updated_at=event.occurred_at)
+    return changed(state, deleted=True, due=(), buffered=(), backfills=(), waiting=(), updated_at=event.occurred_at)
 
 
 def _tick(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleTick) -> ScheduleState:
     if p.logical_time <= state.cursor or not state.live:
         return state
-    return replace(state, cursor=p.logical_time, due=(*state.due, p.logical_time))
+    return changed(state, cursor=p.logical_time, due=(*state.due, p.logical_time))
 
 
 def _without(times: tuple[int, ...], tick: int) -> tuple[int, ...]:
@@ -96,33 +96,33 @@ def _fired(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleFired) -
     elif p.logical_time in state.buffered:
         due, buffered = state.due, _without(state.buffered, p.logical_time)
     elif state.wait_for(p.logical_time) is not None:
-        state = replace(state, waiting=_without_wait(state, p.logical_time))
+        state = changed(state, waiting=_without_wait(state, p.logical_time))
         due, buffered = state.due, state.buffered
     else:
         return state
     run = Run(p.execution_id, p.logical_time, schedule_idempotency_key(state.schedule_id, p.logical_time, p.cause))
-    return replace(state, due=due, buffered=buffered, running=(*state.running, run), fired=state.fired + 1,
+    return changed(state, due=due, buffered=buffered, running=(*state.running, run), fired=state.fired + 1,
                    last_fired=run)
 
 
 def _skipped(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleSkipped) -> ScheduleState:
     if p.logical_time in state.due:
-        return replace(state, due=_without(state.due, p.logical_time), cursor=max(state.cursor, p.through),
+        return changed(state, due=_without(state.due, p.logical_time), cursor=max(state.cursor, p.through),
                        skipped=state.skipped + 1)
     if p.logical_time in state.buffered:
-        return replace(state, buffered=_without(state.buffered, p.logical_time), skipped=state.skipped + 1)
+        return changed(state, buffered=_without(state.buffered, p.logical_time), skipped=state.skipped + 1)
     if state.wait_for(p.logical_time) is not None:
-        return replace(state, waiting=_without_wait(state, p.logical_time), skipped=state.skipped + 1)
+        return changed(state, waiting=_without_wait(state, p.logical_time), skipped=state.skipped + 1)
     if p.logical_time > state.cursor:  # a range decided without a tick of its own (the ticks of a pause)
-        return replace(state, cursor=p.through, skipped=state.skipped + 1)
+        return changed(state, cursor=p.through, skipped=state.skipped + 1)
     return state
 
 
 def _buffered(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleBuffered) -> ScheduleState:
     if p.logical_time in state.due:
-        return replace(state, due=_without(state.due, p.logical_time), buffered=(*state.buffered, p.logical_time))
+        return changed(state, due=_without(state.due, p.logical_time), buffered=(*state.buffered, p.logical_time))
     if state.wait_for(p.logical_time) is not None:
-        return replace(state, waiting=_without_wait(state, p.logical_time),
+        return changed(state, waiting=_without_wait(state, p.logical_time),
                        buffered=(*state.buffered, p.logical_time))
     return state
 
@@ -130,7 +130,7 @@ def _buffered(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleBuffe
 def _waiting(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleWaiting) -> ScheduleState:
     if p.logical_time not in state.due:
         return state
-    return replace(state, due=_without(state.due, p.logical_time),
+    return changed(state, due=_without(state.due, p.logical_time),
                    waiting=(*state.waiting, Wait(p.logical_time, p.until)))
 
 
@@ -138,22 +138,22 @@ def _dependency_met(state: ScheduleState, event: se.ScheduleEvent, p: se.Schedul
     wait = state.wait_for(p.logical_time)
     if wait is None or wait.expired or p.match.name not in wait.unmet(state.spec):
         return state
-    moved = replace(wait, matched=(*wait.matched, p.match))
-    return replace(state, waiting=tuple(moved if w is wait else w for w in state.waiting))
+    moved = changed(wait, matched=(*wait.matched, p.match))
+    return changed(state, waiting=tuple(moved if w is wait else w for w in state.waiting))
 
 
 def _wait_expired(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleWaitExpired) -> ScheduleState:
     wait = state.wait_for(p.logical_time)
     if wait is None or wait.expired:
         return state
-    return replace(state, waiting=tuple(replace(w, expired=True) if w is wait else w for w in state.waiting))
+    return changed(state, waiting=tuple(changed(w, expired=True) if w is wait else w for w in state.waiting))
 
 
 def _run_ended(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleRunEnded) -> ScheduleState:
     running = tuple(run for run in state.running if run.execution_id != p.execution_id)
     if len(running) == len(state.running):
         return state
-    return replace(state, running=running, last_status=p.status)
+    return changed(state, running=running, last_status=p.status)
 
 
 def _backfill_requested(state: ScheduleState, event: se.ScheduleEvent,
@@ -161,7 +161,7 @@ def _backfill_requested(state: ScheduleState, event: se.ScheduleEvent,
     if any(b.backfill_id == p.backfill_id for b in state.backfills):
         return state
     backfill = Backfill(p.backfill_id, p.start, p.end, p.overlap, p.max_per_minute, p.requested_by, p.start - 1)
-    return replace(state, backfills=(*state.backfills, backfill))
+    return changed(state, backfills=(*state.backfills, backfill))
 
 
 def _backfill_tick(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleBackfillTick) -> ScheduleState:
@@ -170,13 +170,13 @@ def _backfill_tick(state: ScheduleState, event: se.ScheduleEvent, p: se.Schedule
     backfill = state.backfills[0]
     if p.logical_time <= backfill.cursor:
         return state
-    moved = replace(backfill, cursor=p.logical_time, ticks=backfill.ticks + 1, last_at=event.occurred_at)
-    return replace(state, backfills=(moved, *state.backfills[1:]), due=(*state.due, p.logical_time))
+    moved = changed(backfill, cursor=p.logical_time, ticks=backfill.ticks + 1, last_at=event.occurred_at)
+    return changed(state, backfills=(moved, *state.backfills[1:]), due=(*state.due, p.logical_time))
 
 
 def _backfill_ended(state: ScheduleState, event: se.ScheduleEvent, p: se.ScheduleBackfillEnded) -> ScheduleState:
     remaining = tuple(b for b in state.backfills if b.backfill_id != p.backfill_id)
-    return state if len(remaining) == len(state.backfills) else replace(state, backfills=remaining)
+    return state if len(remaining) == len(state.backfills) else changed(state, backfills=remaining)
 
 
 APPLIERS: Mapping[type, Applier] = {

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from engine.clock import now_ms
 from engine.codec import DecodeError, codec
 from engine.codec.records import plain_record
 from engine.config import Settings
@@ -92,6 +93,7 @@ class CatalogReader:
         self._lock = threading.Lock()
         self._consumer: Consumer | None = None
         self._partitions: list[TopicPartition] = []
+        self._read_from = -1  # wall-clock ms at which the last completed refresh took the topic's end offsets
 
     def _open(self) -> Consumer:
         if self._consumer is None:
@@ -108,8 +110,17 @@ class CatalogReader:
             self._consumer = consumer
         return self._consumer
 
+    def refresh_for(self, due: int) -> Catalog:
+        """The catalog holding every definition written before ``due`` (ms): read again only when the last
+        refresh began before then, so a burst of ticks due at one time pays for one refresh, not one per batch."""
+        with self._lock:
+            if self._read_from >= due:
+                return self.catalog
+        return self.refresh()
+
     def refresh(self) -> Catalog:
         with self._lock:
+            started = now_ms()
             consumer = self._open()
             topic = self.settings.definitions_topic
             ends = {}
@@ -118,13 +129,13 @@ class CatalogReader:
                 if high > low:  # an empty partition has no position to reach until something is fetched
                     ends[(topic, tp.partition)] = high
             behind = [TopicPartition(t, p) for t, p in set(ends) - positions_reached(consumer, ends)]
-            if not behind:
-                return self.catalog
-            consumer.resume(behind)
-            try:
-                self._read_to(consumer, ends)
-            finally:
-                consumer.pause(behind)
+            if behind:
+                consumer.resume(behind)
+                try:
+                    self._read_to(consumer, ends)
+                finally:
+                    consumer.pause(behind)
+            self._read_from = started
             return self.catalog
 
     def _read_to(self, consumer: Consumer, ends: dict[tuple[str, int], int]) -> None:

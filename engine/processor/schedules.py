@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -32,13 +32,13 @@ from engine.kafka import fits_in_a_record
 from engine.processor.catalog import CatalogReader, Resolved
 from engine.processor.dependency_watch import DependencyWatch
 from engine.processor.intake import EXIT_UNWRITTEN, MAX_REASON
+from engine.processor.outbox import Send, SendAll
+from engine.processor.own_records import OwnRecords
 from engine.processor.partitions import PartitionOwner, Then
 from engine.processor.replay import dead_lettered, read_records
 from engine.processor.schedule_core import ScheduleCore
 
 log = logging.getLogger("kafkaban.engine")
-Send = tuple[faust.TopicT, bytes | None, bytes, Any]
-SendAll = Callable[[list[Send]], Awaitable[None]]
 DeadLetter = Callable[[Any, str], Send]
 BATCH_SIZE = 500
 BATCH_WINDOW_S = 0.002
@@ -70,13 +70,16 @@ class ScheduleEdge:
 
     def schedule_event(self, event: se.ScheduleEvent) -> Send:
         value = encode_schedule_event(event, self.settings.schema_registry_url)
-        return (self.schedules, event.schedule_id.encode(), value, signed(value, self.signing_key))
+        return (self.schedules, event.schedule_id.encode(), value,
+                [OwnRecords.header(event.event_id), *signed(value, self.signing_key)])
 
-    async def carry_out(self, commands: list[ScheduleCommand]) -> list[Send]:
+    async def carry_out(self, commands: list[ScheduleCommand], decided_at: int) -> list[Send]:
+        """The records for ``commands``, decided by records written up to ``decided_at`` (ms): a start runs the
+        flow as registered before then."""
         if not commands:
             return []
         starts = [c for c in commands if isinstance(c, StartExecution)]
-        catalog = await asyncio.to_thread(self.catalog.refresh) if starts else None
+        catalog = await asyncio.to_thread(self.catalog.refresh_for, decided_at) if starts else None
         now = now_ms()
         out: list[Send] = []
         for command in commands:
@@ -129,9 +132,17 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
         core.adopt(rebuilt, partitions)
         return None
 
-    owner.bind(lambda fresh, offsets: rebuild_schedules(settings, fresh, offsets), adopt, core.drop_partitions)
+    own = OwnRecords()  # the events the core decided, applied then: read back, they are skipped undecoded
+
+    def drop(partitions: set[int]) -> None:
+        own.forget(partitions)
+        core.drop_partitions(partitions)
+
+    owner.bind(lambda fresh, offsets: rebuild_schedules(settings, fresh, offsets), adopt, drop)
 
     def take(message: Any) -> tuple[list[Send], list[ScheduleCommand]]:
+        if own.read_back(message.partition, message.headers):
+            return [], []
         try:
             event = admit_schedule(message.key, message.value, message.headers, signing_key, registry)
             output = core.handle(event, message.partition)
@@ -143,6 +154,7 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
             return [dead_letter(message, reason[:MAX_REASON])], []
         if output.unknown_schedule:
             return [dead_letter(message, f"{event.type} for unknown schedule {event.schedule_id}")], []
+        own.remember(message.partition, (e.event_id for e in output.events))
         return [edge.schedule_event(e) for e in output.events], output.commands
 
     @app.agent(schedules, name="fold-schedules")
@@ -150,14 +162,17 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
         async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WINDOW_S):
             writes: list[Send] = []
             commands: list[ScheduleCommand] = []
+            decided_at = 0
             for record in batch:
                 await gate(record.message.partition).wait()
                 sends, decided = take(record.message)
                 writes += sends
-                commands += decided
+                if decided:
+                    commands += decided
+                    decided_at = max(decided_at, int(record.message.timestamp * 1000))
             try:
                 await send_all(writes)
-                await send_all(await edge.carry_out(commands))
+                await send_all(await edge.carry_out(commands, decided_at))
             except BaseException:
                 log.critical("could not write the results of a schedules batch; exiting without committing it",
                              exc_info=True)

@@ -150,6 +150,7 @@ def create_app(settings: Settings) -> faust.App:
         async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WINDOW_S):
             events: list[tuple[faust.TopicT, bytes | None, bytes, Any]] = []
             commands: list[Command] = []
+            await schedule_edge.ticks_first()
             for record in batch:
                 message = record.message
                 await gate(message.partition).wait()

@@ -44,6 +44,8 @@ BATCH_SIZE = 500
 BATCH_WINDOW_S = 0.002
 TIMER_S = 0.1
 WATCH_S = 0.5
+TICKS_FIRST_S = 2.0  # how long other work may wait, per burst, for due ticks to be decided
+YIELD_S = 0.005
 
 
 def run_ended_event(report: ReportRunEnded, now: int) -> se.ScheduleEvent:
@@ -67,6 +69,21 @@ class ScheduleEdge:
         self.schedules = schedules
         self.signing_key = signing_key
         self.catalog = CatalogReader(settings)
+        self.core: ScheduleCore | None = None
+        self._held_since: float | None = None
+
+    async def ticks_first(self) -> None:
+        """Let due ticks be decided before the caller goes on: at the minute, thousands of schedules may be due at
+        once, and starting them on time comes before moving the already running executions along. Waits at most
+        TICKS_FIRST_S per burst, so a tick that cannot be read back (its partition moving) holds nothing up."""
+        while self.core is not None and self.core.deciding():
+            now = time.monotonic()
+            if self._held_since is None:
+                self._held_since = now
+            if now - self._held_since > TICKS_FIRST_S:
+                return
+            await asyncio.sleep(YIELD_S)
+        self._held_since = None
 
     def schedule_event(self, event: se.ScheduleEvent) -> Send:
         value = encode_schedule_event(event, self.settings.schema_registry_url)
@@ -124,6 +141,7 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
                           value_serializer="raw")
     core = ScheduleCore()
     edge = ScheduleEdge(settings, executions, schedules, signing_key)
+    edge.core = core
     registry = settings.schema_registry_url
     owner: PartitionOwner[ScheduleCore] = PartitionOwner(app, settings.schedules_topic)
     gate = owner.gate

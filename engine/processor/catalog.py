@@ -110,13 +110,11 @@ class CatalogReader:
             self._consumer = consumer
         return self._consumer
 
-    def refresh_for(self, due: int) -> Catalog:
-        """The catalog holding every definition written before ``due`` (ms): read again only when the last
-        refresh began before then, so a burst of ticks due at one time pays for one refresh, not one per batch."""
-        with self._lock:
-            if self._read_from >= due:
-                return self.catalog
-        return self.refresh()
+    def known_by(self, at: int) -> Catalog | None:
+        """The catalog, when it holds every definition written before ``at`` (ms): the last refresh began after
+        then. A burst of ticks due at one time then pays for one refresh, not one per batch. (Read without the
+        lock: only the schedules agent refreshes, and it awaits each refresh before it asks again.)"""
+        return self.catalog if self._read_from >= at else None
 
     def refresh(self) -> Catalog:
         with self._lock:

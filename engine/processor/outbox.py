@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import faust
@@ -24,15 +25,19 @@ from engine.config import Settings
 from engine.kafka import producer_config
 
 Send = tuple[faust.TopicT, bytes | None, bytes, Any]  # topic, key, value, headers
-SendAll = Callable[[list[Send]], Awaitable[None]]
+Placed = tuple[int, int]  # where a record was appended: partition, offset
+SendAll = Callable[[list[Send]], Awaitable[list[Placed]]]
 POLL_S = 0.05
 FULL_QUEUE_WAIT_S = 0.005
 
 
-async def faust_send_all(sends: list[Send]) -> None:
+async def faust_send_all(sends: list[Send]) -> list[Placed]:
     futures = [await topic.send(key=key, value=value, headers=headers) for topic, key, value, headers in sends]
+    placed = []
     for future in futures:
-        await future  # delivered
+        metadata = await future  # delivered
+        placed.append((metadata.partition, metadata.offset))
+    return placed
 
 
 class Outbox:
@@ -55,11 +60,13 @@ class Outbox:
             name = self._names[id(topic)] = topic.get_topic_name()
         return name
 
-    async def send_all(self, sends: list[Send]) -> None:
+    async def send_all(self, sends: list[Send]) -> list[Placed]:
+        """Produce ``sends`` in order; return once all are delivered, with where each was appended."""
         if not sends:
-            return
+            return []
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[list[Placed]] = loop.create_future()
+        placed: list[Placed] = [(-1, -1)] * len(sends)
         left = [len(sends)]
         failures: list[str] = []
 
@@ -69,25 +76,27 @@ class Outbox:
             if failures:
                 done.set_exception(KafkaException(f"{len(failures)} record(s) not delivered: {failures[0]}"))
             else:
-                done.set_result(None)
+                done.set_result(placed)
 
-        def delivered(err: KafkaError | None, _message: Any) -> None:  # on the poll thread
+        def delivered(index: int, err: KafkaError | None, message: Any) -> None:  # on the poll thread
             if err is not None:
                 failures.append(str(err))
+            else:
+                placed[index] = (message.partition(), message.offset())
             left[0] -= 1
             if left[0] == 0:
                 loop.call_soon_threadsafe(finish)
 
-        for topic, key, value, headers in sends:
+        for index, (topic, key, value, headers) in enumerate(sends):
             name = self._topic_name(topic)
             while True:
                 try:
                     self.producer.produce(name, value=value, key=key, headers=headers or None,
-                                          on_delivery=delivered)
+                                          on_delivery=partial(delivered, index))
                     break
                 except BufferError:  # librdkafka's queue is full: let it drain
                     await asyncio.sleep(FULL_QUEUE_WAIT_S)
-        await done
+        return await done
 
 
 def engine_send_all(settings: Settings) -> SendAll:

@@ -36,7 +36,8 @@ from engine.processor.outbox import Send, SendAll
 from engine.processor.own_records import OwnRecords
 from engine.processor.partitions import PartitionOwner, Then
 from engine.processor.replay import dead_lettered, read_records
-from engine.processor.schedule_core import ScheduleCore
+from engine.processor.schedule_core import ScheduleCore, ScheduleOutput
+from engine.processor.written_ticks import WrittenTicks
 
 log = logging.getLogger("kafkaban.engine")
 DeadLetter = Callable[[Any, str], Send]
@@ -157,8 +158,11 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
 
     own = OwnRecords()  # the events the core decided, applied then: read back, they are skipped undecoded
 
+    written = WrittenTicks()  # where this instance's ticks landed: a run of them is decided at once
+
     def drop(partitions: set[int]) -> None:
         own.forget(partitions)
+        written.forget(partitions)
         core.drop_partitions(partitions)
 
     owner.bind(lambda fresh, offsets: rebuild_schedules(settings, fresh, offsets), adopt, drop)
@@ -177,8 +181,32 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
             return [dead_letter(message, reason[:MAX_REASON])], []
         if output.unknown_schedule:
             return [dead_letter(message, f"{event.type} for unknown schedule {event.schedule_id}")], []
-        own.remember(message.partition, (e.event_id for e in output.events))
+        return decided(output, message.partition)
+
+    def decided(output: ScheduleOutput, partition: int) -> tuple[list[Send], list[ScheduleCommand]]:
+        own.remember(partition, (e.event_id for e in output.events))
         return [edge.schedule_event(e) for e in output.events], output.commands
+
+    def ticks_after(partition: int, offset: int, limit: int) -> tuple[list[Send], list[ScheduleCommand], int, int]:
+        """Decide the run of this instance's ticks that follows ``offset`` (see written_ticks.py), up to ``limit``;
+        a tick whose handling raises ends the run and is read as usual (and dead-lettered there)."""
+        sends: list[Send] = []
+        commands: list[ScheduleCommand] = []
+        count = last_written = 0
+        for at, tick in written.following(partition, offset):
+            if count >= limit:
+                break
+            try:
+                output = core.handle(tick, partition)
+            except Exception:
+                break
+            written.taken(partition, at)
+            more, started = decided(output, partition)
+            sends += more
+            commands += started
+            count += 1
+            last_written = max(last_written, tick.occurred_at)
+        return sends, commands, count, last_written
 
     @app.agent(schedules, name="fold-schedules")
     async def fold_schedules(stream: faust.StreamT) -> None:
@@ -186,13 +214,25 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
             writes: list[Send] = []
             commands: list[ScheduleCommand] = []
             decided_at = 0
+            ahead = 0
             for record in batch:
-                await gate(record.message.partition).wait()
-                sends, decided = take(record.message)
+                message = record.message
+                await gate(message.partition).wait()
+                if written.read(message.partition, message.offset):
+                    continue  # decided ahead, in this batch or an earlier one
+                sends, started = take(message)
                 writes += sends
-                if decided:
-                    commands += decided
-                    decided_at = max(decided_at, int(record.message.timestamp * 1000))
+                if started:
+                    commands += started
+                    decided_at = max(decided_at, int(message.timestamp * 1000))
+                if ahead < BATCH_SIZE:
+                    sends, started, count, last_written = ticks_after(message.partition, message.offset,
+                                                                      BATCH_SIZE - ahead)
+                    ahead += count
+                    writes += sends
+                    if started:
+                        commands += started
+                        decided_at = max(decided_at, last_written)
             try:
                 await send_all(writes)
                 await send_all(await edge.carry_out(commands, decided_at))
@@ -205,7 +245,9 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
     async def write_ticks() -> None:
         ticks = core.due(now_ms())
         if ticks:
-            await send_all([edge.schedule_event(t) for t in ticks])
+            placed = await send_all([edge.schedule_event(t) for t in ticks])
+            for tick, (partition, offset) in zip(ticks, placed, strict=True):
+                written.add(partition, offset, tick)
 
     watch = DependencyWatch(settings)
 

@@ -10,7 +10,9 @@ Forms accepted (``parse``):
 Cron fields are matched by croniter on local wall-clock times; what croniter does not know of Quartz (``L-n``,
 ``W``, the year field) is a filter on its candidates here. Local times become instants by one rule for daylight
 saving: a local time that does not exist (clocks jump forward over it) fires once, at the instant the jump
-happens; a local time that happens twice (clocks go back) fires once, at its first occurrence. Pure: no clock.
+happens (Azkaban's Quartz skips that day instead); a local time that happens twice (clocks go back) fires once,
+at its second occurrence, after the clocks went back, as Azkaban's Quartz does (BasicTimeCheckerTest
+.testPDTtoPSTdst1 and 3). Pure: no clock.
 """
 
 from __future__ import annotations
@@ -219,11 +221,12 @@ def local_time(ms: int, tz: ZoneInfo) -> dt.datetime:
 
 
 def instant_of(local: dt.datetime, tz: ZoneInfo) -> int:
-    """The instant a naive wall-clock time names in ``tz``: its first occurrence when it happens twice, the end
-    of the jump when it does not exist."""
+    """The instant a naive wall-clock time names in ``tz``: its second occurrence when it happens twice (as
+    Quartz reads it), the end of the jump when it does not exist."""
     first = _ms(local.replace(tzinfo=tz, fold=0))
     if local_time(first, tz) == local:
-        return first
+        second = _ms(local.replace(tzinfo=tz, fold=1))  # the same instant unless the time happens twice
+        return second if local_time(second, tz) == local else first
     # skipped by a jump forward: fold=1 reads it with the offset after the jump (an earlier instant), fold=0 with
     # the one before (a later one); the jump lies between, where the wall clock first reaches ``local``
     low, high = _ms(local.replace(tzinfo=tz, fold=1)), first

@@ -30,8 +30,8 @@ def local_fires(expr: str, tz: str, start: str, count: int) -> list[str]:
     ("Europe/Berlin", "2027-03-28", "2027-03-28T03:00:00+02:00"),
     ("America/New_York", "2027-03-14", "2027-03-14T03:00:00-04:00"),
     ("Europe/Berlin", "2026-03-29", "2026-03-29T03:00:00+02:00"),
-    # clocks go back 03:00 -> 02:00 (Berlin): 02:30 happens twice and fires once, at the first
-    ("Europe/Berlin", "2027-10-31", "2027-10-31T02:30:00+02:00"),
+    # clocks go back 03:00 -> 02:00 (Berlin): 02:30 happens twice and fires once, at the second (as Quartz does)
+    ("Europe/Berlin", "2027-10-31", "2027-10-31T02:30:00+01:00"),
     # New York goes back 02:00 -> 01:00: 02:30 happens once
     ("America/New_York", "2027-11-07", "2027-11-07T02:30:00-05:00"),
 ])
@@ -50,8 +50,8 @@ def test_an_hourly_schedule_on_the_days_clocks_change() -> None:
     assert spring == ["2027-03-28T00:00:00+01:00", "2027-03-28T01:00:00+01:00", "2027-03-28T03:00:00+02:00",
                       "2027-03-28T04:00:00+02:00"]
     autumn = local_fires("0 * * * *", "Europe/Berlin", "2027-10-31T01:00:00", 4)
-    # the hour 02:00-03:00 happens twice; its 02:00 fires once
-    assert autumn == ["2027-10-31T01:00:00+02:00", "2027-10-31T02:00:00+02:00", "2027-10-31T03:00:00+01:00",
+    # the hour 02:00-03:00 happens twice; its 02:00 fires once, in the second pass
+    assert autumn == ["2027-10-31T01:00:00+02:00", "2027-10-31T02:00:00+01:00", "2027-10-31T03:00:00+01:00",
                       "2027-10-31T04:00:00+01:00"]
 
 
@@ -94,6 +94,33 @@ def test_a_year_field_that_has_passed_fires_no_more() -> None:
 
 def test_a_date_that_never_comes_fires_never() -> None:
     assert next_fire(parse("0 2 30 2 *"), "UTC", ms("2027-01-01T00:00:00+00:00")) is None
+
+
+# -- Azkaban's BasicTimeCheckerTest: Quartz expressions in a time zone across its clock changes -------------------
+
+def test_quartz_in_utc_across_the_spring_change_of_los_angeles() -> None:  # testPSTtoPDTunderUTC
+    fires = local_fires("0 30 10 8 3 ? 2020", "UTC", "2020-01-01T00:00:00", 1)
+    assert fires == ["2020-03-08T10:30:00+00:00"]
+    assert ms(fires[0]) == ms("2020-03-08T03:30:00-07:00")
+
+
+def test_a_time_that_happens_twice_fires_at_its_second_occurrence() -> None:
+    # testPDTtoPSTdst1 and testPDTtoPSTdst3: 01:00 and 01:30 on 2029-11-04 in Los Angeles fire at 09:00 and 09:30
+    # UTC (PST), not at their PDT occurrence an hour earlier
+    assert local_fires("0 0 1 4,5 11 ? 2029", "America/Los_Angeles", "2020-01-01T00:00:00", 1) == [
+        "2029-11-04T01:00:00-08:00"]
+    assert ms(local_fires("0 30 1 4,5 11 ? 2029", "America/Los_Angeles", "2020-01-01T00:00:00", 1)[0]) == ms(
+        "2029-11-04T09:30:00+00:00")
+    # testPDTtoPSTdst2: 00:59 happens once, at 07:59 UTC
+    assert local_fires("0 59 0 4,5 11 ? 2029", "America/Los_Angeles", "2020-01-01T00:00:00", 1) == [
+        "2029-11-04T00:59:00-07:00"]
+
+
+def test_a_time_that_does_not_exist_fires_at_the_jump_where_quartz_skips_the_day() -> None:
+    # testPSTtoPDTdst2: Azkaban's next fire of "0 30 2 8,9 3 ? 2020" in Los Angeles is 2020-03-09 02:30; the
+    # schedules issue asks for the nonexistent 02:30 of March 8 to fire once, at the instant of the jump
+    fires = local_fires("0 30 2 8,9 3 ? 2020", "America/Los_Angeles", "2020-01-01T00:00:00", 2)
+    assert fires == ["2020-03-08T03:00:00-07:00", "2020-03-09T02:30:00-07:00"]
 
 
 # -- Unix cron, macros and intervals ------------------------------------------------------------------------------

@@ -116,9 +116,9 @@ class ScheduleCore:
                     out.append((schedule_id, wait.logical_time, unmet))
         return out
 
-    def deciding(self) -> bool:
-        """Whether ticks this instance wrote are waiting to be read back and decided."""
-        return bool(self._written)
+    def unread_ticks(self) -> int:
+        """How many ticks this instance wrote are waiting to be read back and decided."""
+        return len(self._written)
 
     def next_wakeup(self) -> int | None:
         return self._heap[0][0] if self._heap else None

@@ -49,6 +49,9 @@ BATCH_WINDOW_S = 0.05
 TIMER_S = 0.1
 WATCH_S = 0.5
 TICKS_FIRST_S = 2.0  # how long other work may wait, per burst, for due ticks to be decided
+# what makes a burst: ticks spread over the minute (a jitter) come a few dozen per timer call, and holding the
+# executions for each of those halved their pace on one engine
+BURST_TICKS = 200
 YIELD_S = 0.005
 
 
@@ -79,8 +82,9 @@ class ScheduleEdge:
     async def ticks_first(self) -> None:
         """Let due ticks be decided before the caller goes on: at the minute, thousands of schedules may be due at
         once, and starting them on time comes before moving the already running executions along. Waits at most
-        TICKS_FIRST_S per burst, so a tick that cannot be read back (its partition moving) holds nothing up."""
-        while self.core is not None and self.core.deciding():
+        TICKS_FIRST_S per burst, so a tick that cannot be read back (its partition moving) holds nothing up, and
+        only while more than BURST_TICKS are unread."""
+        while self.core is not None and self.core.unread_ticks() > BURST_TICKS:
             now = time.monotonic()
             if self._held_since is None:
                 self._held_since = now

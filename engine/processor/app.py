@@ -31,7 +31,7 @@ from engine.kafka import dead_letter_headers, ensure_topics
 from engine.processor.core import EngineCore
 from engine.processor.faust_tuning import use_fetch_wait, use_idempotent_producer
 from engine.processor.intake import EXIT_UNWRITTEN, Intake
-from engine.processor.outbox import engine_send_all
+from engine.processor.outbox import Send, engine_send_all
 from engine.processor.own_records import OwnRecords
 from engine.processor.partitions import PartitionOwner, Then
 from engine.processor.replay import dead_lettered, read_records
@@ -123,7 +123,7 @@ def create_app(settings: Settings) -> faust.App:
                               None))
         await send_all(sends)
 
-    def dead_letter(message: Any, reason: str) -> tuple[faust.TopicT, bytes | None, bytes, Any]:
+    def dead_letter(message: Any, reason: str) -> Send:
         log.warning("dead-lettering %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
         headers = dead_letter_headers(reason, message.topic, message.partition, message.offset)
         return (deadletter, message.key, message.value, headers)
@@ -131,14 +131,14 @@ def create_app(settings: Settings) -> faust.App:
     intake = Intake(core, signing_key, registry)
     schedule_edge = wire_schedules(app, settings, executions, send_all, dead_letter, signing_key)
 
-    def handle(message: Any) -> tuple[list[tuple[faust.TopicT, bytes | None, bytes, Any]], list[Command]]:
+    def handle(message: Any) -> tuple[list[Send], list[Command]]:
         taken = intake.take(message.key, message.value, message.headers, message.partition, now_ms())
         if taken.dead_letter is not None:
             return [dead_letter(message, taken.dead_letter)], []
         own.remember(message.partition, (e.event_id for e in taken.events))
         return [signed_event(e) for e in taken.events], taken.commands
 
-    def signed_event(event: ev.Event) -> tuple[faust.TopicT, bytes | None, bytes, Any]:
+    def signed_event(event: ev.Event) -> Send:
         value = encode_event(event, registry)
         return (executions, event.execution_id.encode(), value,
                 [own.header(event.event_id), *signed(value, signing_key)])
@@ -148,7 +148,7 @@ def create_app(settings: Settings) -> faust.App:
         # records are taken in small batches: the events of a whole batch are written with one wait for delivery,
         # then its commands, so a produce round trip is paid per batch rather than per record
         async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WINDOW_S):
-            events: list[tuple[faust.TopicT, bytes | None, bytes, Any]] = []
+            events: list[Send] = []
             commands: list[Command] = []
             await schedule_edge.ticks_first()
             for record in batch:

@@ -70,13 +70,13 @@ class ScheduleEdge:
     """Turns schedule decisions into records: signed schedule events, and submissions or cancels of executions."""
 
     def __init__(self, settings: Settings, executions: faust.TopicT, schedules: faust.TopicT,
-                 signing_key: bytes) -> None:
+                 signing_key: bytes, core: ScheduleCore) -> None:
         self.settings = settings
         self.executions = executions
         self.schedules = schedules
         self.signing_key = signing_key
         self.catalog = CatalogReader(settings)
-        self.core: ScheduleCore | None = None
+        self.core = core
         self._held_since: float | None = None
 
     async def ticks_first(self) -> None:
@@ -84,7 +84,7 @@ class ScheduleEdge:
         once, and starting them on time comes before moving the already running executions along. Waits at most
         TICKS_FIRST_S per burst, so a tick that cannot be read back (its partition moving) holds nothing up, and
         only while more than BURST_TICKS are unread."""
-        while self.core is not None and self.core.unread_ticks() > BURST_TICKS:
+        while self.core.unread_ticks() > BURST_TICKS:
             now = time.monotonic()
             if self._held_since is None:
                 self._held_since = now
@@ -150,8 +150,7 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
     schedules = app.topic(settings.schedules_topic, partitions=settings.partitions, key_serializer="raw",
                           value_serializer="raw")
     core = ScheduleCore()
-    edge = ScheduleEdge(settings, executions, schedules, signing_key)
-    edge.core = core
+    edge = ScheduleEdge(settings, executions, schedules, signing_key, core)
     registry = settings.schema_registry_url
     owner: PartitionOwner[ScheduleCore] = PartitionOwner(app, settings.schedules_topic)
     gate = owner.gate

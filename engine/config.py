@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -35,6 +36,64 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def host_of(address: str) -> str:
+    """The host of ``host:port``, ``[v6]:port`` or a URL's netloc."""
+    address = address.strip().rsplit("@", 1)[-1]
+    if "://" in address:
+        address = address.split("://", 1)[1].split("/", 1)[0]
+    if address.startswith("["):
+        return address[1:].split("]", 1)[0]
+    return address.rsplit(":", 1)[0] if address.count(":") == 1 else address
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return (env.get(name) or "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], upper: bool = False) -> str:
+    raw = (env.get(name) or allowed[0]).strip()
+    value = raw.upper() if upper else raw.lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return value
+
+
+def _names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (env.get(name) or "").split(",") if part.strip())
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A secret from NAME, or from the file NAME_FILE names (as Docker and Kubernetes secrets are mounted)."""
+    if env.get(name):
+        return env[name]
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE names {path}, which cannot be read: {exc.strerror}") from exc
+
+
+def _job_env_allow(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The variables a job inherits from its worker: the base list and what an operator adds, never Kafkaban's."""
+    added = _names(env, "KAFKABAN_JOB_ENV_ALLOW")
+    refused = [name for name in added if name.upper().startswith("KAFKABAN_")]
+    if refused:
+        raise ConfigError(f"KAFKABAN_JOB_ENV_ALLOW cannot pass Kafkaban's own settings to jobs: {', '.join(refused)}")
+    return tuple(dict.fromkeys((*Settings.job_env_allow, *added)))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting, with the environment variable it comes from."""
@@ -66,6 +125,28 @@ class Settings:
     engine_key: str | None = None
     keep_workdirs: bool = False  # KAFKABAN_KEEP_WORKDIRS: 1 keeps each attempt's working directory (debugging)
     dev_stack: bool = False  # KAFKABAN_DEV_STACK: set by `kafkaban dev` for its parts (the API then tells the CLI)
+    # -- access (README "Security") -------------------------------------------------------------------------------
+    auth: str = "on"  # KAFKABAN_AUTH: on, or off (every request is an anonymous admin; loopback only)
+    token: str | None = None  # KAFKABAN_TOKEN: the API token the CLI and the workers present
+    admin_token: str | None = None  # KAFKABAN_ADMIN_TOKEN: a bootstrap token of the built-in `admin` (never stored)
+    session_key: str | None = None  # KAFKABAN_SESSION_KEY: signs browser sessions (unset: random per API process)
+    api_hosts: tuple[str, ...] = ()  # KAFKABAN_API_HOSTS: Host names the API answers besides loopback and KAFKABAN_URL
+    submit_rate: float = 50.0  # KAFKABAN_SUBMIT_RATE: submissions a second per principal (token bucket refill)
+    submit_burst: int = 200  # KAFKABAN_SUBMIT_BURST: submissions a principal may make at once
+    login_rate: float = 0.2  # KAFKABAN_LOGIN_RATE: failed logins a second per client and per user name
+    # -- jobs (README "What a job can see") -----------------------------------------------------------------------
+    job_env_allow: tuple[str, ...] = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")  # + KAFKABAN_JOB_ENV_ALLOW (comma list)
+    job_user: str | None = None  # KAFKABAN_JOB_USER: the OS user jobs run as (Azkaban's execute.as.user)
+    job_proxy_users: tuple[str, ...] = ()  # KAFKABAN_JOB_PROXY_USERS: users a job may ask for with user.to.proxy
+    allow_root_jobs: bool = False  # KAFKABAN_ALLOW_ROOT_JOBS: 1 lets a worker running as root run jobs as root
+    # -- secured Kafka and PostgreSQL (README "Running against a secured Kafka") ---------------------------------
+    kafka_security_protocol: str = "PLAINTEXT"  # KAFKABAN_KAFKA_SECURITY_PROTOCOL: or SSL, SASL_PLAINTEXT, SASL_SSL
+    kafka_sasl_mechanism: str | None = None  # KAFKABAN_KAFKA_SASL_MECHANISM: SCRAM-SHA-256, SCRAM-SHA-512, PLAIN
+    kafka_username: str | None = None  # KAFKABAN_KAFKA_USERNAME
+    kafka_password: str | None = field(default=None, repr=False)  # KAFKABAN_KAFKA_PASSWORD or ..._PASSWORD_FILE
+    kafka_ca_file: str | None = None  # KAFKABAN_KAFKA_CA_FILE: CA certificate (PEM) that signed the brokers'
+    kafka_cert_file: str | None = None  # KAFKABAN_KAFKA_CERT_FILE: client certificate (PEM), for mutual TLS
+    kafka_key_file: str | None = None  # KAFKABAN_KAFKA_KEY_FILE: its private key (PEM)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -82,7 +163,7 @@ class Settings:
             raise ConfigError(f"KAFKABAN_KAFKA_HEAP must be a JVM heap size such as 512m or 1g, got {heap!r}")
         settings = cls(
             bootstrap=env.get("KAFKABAN_BOOTSTRAP") or None,
-            database_url=env.get("KAFKABAN_DATABASE_URL") or None,
+            database_url=_secret(env, "KAFKABAN_DATABASE_URL"),
             database_schema=env.get("KAFKABAN_DATABASE_SCHEMA") or "kafkaban",
             topic_prefix=env.get("KAFKABAN_TOPIC_PREFIX") or "kafkaban",
             schema_registry_url=env.get("KAFKABAN_SCHEMA_REGISTRY_URL") or None,
@@ -104,9 +185,29 @@ class Settings:
             kafka_home=env.get("KAFKABAN_KAFKA_HOME") or None,
             cache_dir=env.get("KAFKABAN_CACHE_DIR") or None,
             kafka_heap=heap,
-            engine_key=env.get("KAFKABAN_ENGINE_KEY") or None,
+            engine_key=_secret(env, "KAFKABAN_ENGINE_KEY"),
             dev_stack=env.get("KAFKABAN_DEV_STACK") == "1",
-            keep_workdirs=(env.get("KAFKABAN_KEEP_WORKDIRS") or "0").strip().lower() in ("1", "true", "yes", "on"),
+            keep_workdirs=_flag(env, "KAFKABAN_KEEP_WORKDIRS"),
+            auth=_choice(env, "KAFKABAN_AUTH", ("on", "off")),
+            token=_secret(env, "KAFKABAN_TOKEN"),
+            admin_token=_secret(env, "KAFKABAN_ADMIN_TOKEN"),
+            session_key=_secret(env, "KAFKABAN_SESSION_KEY"),
+            api_hosts=_names(env, "KAFKABAN_API_HOSTS"),
+            submit_rate=_float(env, "KAFKABAN_SUBMIT_RATE", 50.0),
+            submit_burst=_int(env, "KAFKABAN_SUBMIT_BURST", 200),
+            login_rate=_float(env, "KAFKABAN_LOGIN_RATE", 0.2),
+            job_env_allow=_job_env_allow(env),
+            job_user=env.get("KAFKABAN_JOB_USER") or None,
+            job_proxy_users=_names(env, "KAFKABAN_JOB_PROXY_USERS"),
+            allow_root_jobs=_flag(env, "KAFKABAN_ALLOW_ROOT_JOBS"),
+            kafka_security_protocol=_choice(env, "KAFKABAN_KAFKA_SECURITY_PROTOCOL",
+                                            ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"), upper=True),
+            kafka_sasl_mechanism=(env.get("KAFKABAN_KAFKA_SASL_MECHANISM") or "").upper() or None,
+            kafka_username=env.get("KAFKABAN_KAFKA_USERNAME") or None,
+            kafka_password=_secret(env, "KAFKABAN_KAFKA_PASSWORD"),
+            kafka_ca_file=env.get("KAFKABAN_KAFKA_CA_FILE") or None,
+            kafka_cert_file=env.get("KAFKABAN_KAFKA_CERT_FILE") or None,
+            kafka_key_file=env.get("KAFKABAN_KAFKA_KEY_FILE") or None,
         )
         if settings.partitions < 1:
             raise ConfigError("KAFKABAN_PARTITIONS must be at least 1")
@@ -126,6 +227,15 @@ class Settings:
 
     def signing_key(self) -> bytes:
         return (self.engine_key or DEVELOPMENT_ENGINE_KEY).encode()
+
+    def require_signing_key(self) -> bytes:
+        """The key, refusing the public development key anywhere but a broker on this machine: with it, anyone
+        who can write to the topics can forge the engine's decisions."""
+        if self.engine_key is None and not all(is_loopback(host_of(s)) for s in self.require_bootstrap().split(",")):
+            raise ConfigError("KAFKABAN_ENGINE_KEY is not set and the broker is not on this machine: the public "
+                              "development key protects nothing there; set KAFKABAN_ENGINE_KEY to a long random "
+                              "secret, the same for every engine, projector and auditor")
+        return self.signing_key()
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

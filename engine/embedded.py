@@ -4,7 +4,6 @@ PostgreSQL (pgserver). Used by `kafkaban dev`, the tests and the benchmarks when
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -17,21 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.processes import die_with_parent  # also imported from here by engine/dev.py
+
 # pgserver asks platformdirs for a runtime directory it never uses, which warns whenever XDG_RUNTIME_DIR is unset
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-
-_PR_SET_PDEATHSIG = 1
-try:  # looked up once here: the child between fork and exec must not load libraries (other threads may hold locks)
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):
-    _prctl = None
-
-
-def die_with_parent() -> None:
-    """In a child, before exec: receive SIGTERM when the parent dies (Linux), so nothing outlives its owner."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config import Settings
+from engine.paths import cache_dir
 
 # The newest Apache Kafka against which confluent-kafka 2.16, aiokafka 0.14 and faust-streaming 0.15 pass the
 # whole suite (Kafka 4.0 removed the protocol versions older clients used, KIP-896).
@@ -43,13 +44,6 @@ class KafkaRuntime:
     java: Path
     classpath: str  # a java -cp value
     version: str
-
-
-def cache_dir(settings: Settings) -> Path:
-    if settings.cache_dir:
-        return Path(settings.cache_dir)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kafkaban"
 
 
 def find_java(env: Mapping[str, str] | None = None) -> Path:

@@ -31,8 +31,9 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from engine.config import Settings
-from engine.embedded import die_with_parent, free_port, port_free
+from engine.embedded import free_port, port_free
 from engine.kafka_dist import MAIN_CLASS, STORAGE_TOOL, KafkaRuntime, runtime
+from engine.processes import die_with_parent
 
 # as Apache Kafka's bin/kafka-run-class.sh runs a broker (KAFKA_JVM_PERFORMANCE_OPTS)
 JVM_OPTS = ["-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",

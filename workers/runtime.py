@@ -31,9 +31,9 @@ from engine.codec.records import dispatch_from_record, envelope, kill_from_recor
 from engine.config import Settings
 from engine.domain import events as ev
 from engine.domain.commands import DispatchJob
-from engine.embedded import die_with_parent
 from engine.kafka import consumer_config, ensure_topics, producer_config, send_dead_letter
-from engine.kafka_dist import cache_dir
+from engine.paths import cache_dir
+from engine.processes import die_with_parent
 from workers.archives import ArchiveCache, ArchiveUnavailable
 from workers.jobs import JobSetupError, OutputError, launch, read_outputs
 from workers.jobtypes import JobTypes

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import ssl
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from engine.config import Settings
+from engine.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from faust.types.auth import CredentialsT
+
+log = logging.getLogger("kafkaban.kafka")
 
 # Every producer must place a key on the partition the engine (aiokafka, murmur2) expects: all events of one
 # execution share a partition, and heartbeats are co-partitioned with executions.
@@ -31,15 +39,95 @@ def fits_in_a_record(value: bytes) -> bool:
     return len(value) <= MAX_RECORD_BYTES - RECORD_OVERHEAD_BYTES
 
 
+SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+
+
+def security_config(settings: Settings) -> dict[str, str]:
+    """librdkafka's security settings from the KAFKABAN_KAFKA_* variables; empty for PLAINTEXT.
+
+    The result holds the password: it goes to a client's constructor and nowhere else (never into a log line or
+    an error message). A half-configured set-up is refused rather than run without the protection it asks for."""
+    protocol = settings.kafka_security_protocol
+    tls_files = {"KAFKABAN_KAFKA_CA_FILE": settings.kafka_ca_file, "KAFKABAN_KAFKA_CERT_FILE": settings.kafka_cert_file,
+                 "KAFKABAN_KAFKA_KEY_FILE": settings.kafka_key_file}
+    sasl = protocol.startswith("SASL_")
+    if not sasl and (settings.kafka_username or settings.kafka_password or settings.kafka_sasl_mechanism):
+        raise ConfigError(f"KAFKABAN_KAFKA_USERNAME/PASSWORD/SASL_MECHANISM are set but "
+                          f"KAFKABAN_KAFKA_SECURITY_PROTOCOL is {protocol}: set it to SASL_SSL or SASL_PLAINTEXT")
+    if protocol not in TLS_PROTOCOLS and any(tls_files.values()):
+        named = ", ".join(name for name, value in tls_files.items() if value)
+        raise ConfigError(f"{named} set but KAFKABAN_KAFKA_SECURITY_PROTOCOL is {protocol}: set it to SSL or "
+                          f"SASL_SSL for TLS")
+    if protocol == "PLAINTEXT":
+        return {}
+    config = {"security.protocol": protocol}
+    if sasl:
+        mechanism = settings.kafka_sasl_mechanism
+        if mechanism not in SASL_MECHANISMS:
+            raise ConfigError(f"KAFKABAN_KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKABAN_KAFKA_SASL_MECHANISM, one "
+                              f"of {', '.join(SASL_MECHANISMS)} (got {mechanism or 'nothing'})")
+        if not settings.kafka_username or not settings.kafka_password:
+            raise ConfigError(f"KAFKABAN_KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKABAN_KAFKA_USERNAME and "
+                              f"KAFKABAN_KAFKA_PASSWORD (or KAFKABAN_KAFKA_PASSWORD_FILE)")
+        config |= {"sasl.mechanism": mechanism, "sasl.username": settings.kafka_username,
+                   "sasl.password": settings.kafka_password}
+    if protocol in TLS_PROTOCOLS:
+        if bool(settings.kafka_cert_file) != bool(settings.kafka_key_file):
+            raise ConfigError("KAFKABAN_KAFKA_CERT_FILE and KAFKABAN_KAFKA_KEY_FILE go together (mutual TLS)")
+        for name, path in tls_files.items():
+            # librdkafka's own message for a missing file does not name the setting
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"{name} names {path}, which is not a readable file")
+        for key, path in (("ssl.ca.location", settings.kafka_ca_file),
+                          ("ssl.certificate.location", settings.kafka_cert_file),
+                          ("ssl.key.location", settings.kafka_key_file)):
+            if path:
+                config[key] = path
+    return config
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context for Python clients (aiokafka, under faust): the same CA and client certificate as
+    librdkafka's, with hostname checking; None unless the protocol is SSL or SASL_SSL."""
+    security_config(settings)  # the same checks, the same messages
+    if settings.kafka_security_protocol not in TLS_PROTOCOLS:
+        return None
+    context = ssl.create_default_context(cafile=settings.kafka_ca_file)  # None: the system's CAs
+    if settings.kafka_cert_file and settings.kafka_key_file:
+        context.load_cert_chain(settings.kafka_cert_file, settings.kafka_key_file)
+    return context
+
+
+def faust_credentials(settings: Settings) -> CredentialsT | None:
+    """faust's ``broker_credentials`` for the same settings (faust hands them to aiokafka)."""
+    import faust  # only the engine runs faust; the other parts should not pay for importing it
+
+    context = ssl_context(settings)
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol == "SSL":
+        assert context is not None
+        return faust.SSLCredentials(context)
+    # a context makes faust ask for SASL_SSL, none SASL_PLAINTEXT
+    return faust.SASLCredentials(username=settings.kafka_username, password=settings.kafka_password,
+                                 mechanism=settings.kafka_sasl_mechanism, ssl_context=context)
+
+
+def admin_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    return {"bootstrap.servers": settings.require_bootstrap(), **security_config(settings), **extra}
+
+
 def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     # idempotence: a produce retried after a broker failover is not appended twice (and implies acks=all)
     return {"bootstrap.servers": settings.require_bootstrap(), "partitioner": PARTITIONER, "linger.ms": 2,
             "enable.idempotence": settings.idempotent_producers, "acks": "all",
-            "message.max.bytes": MAX_RECORD_BYTES, **extra}
+            "message.max.bytes": MAX_RECORD_BYTES, **security_config(settings), **extra}
 
 
 def consumer_config(settings: Settings, group: str, **extra: Any) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.require_bootstrap(), "group.id": group,
+    return {"bootstrap.servers": settings.require_bootstrap(), "group.id": group, **security_config(settings),
             "session.timeout.ms": settings.session_timeout_ms,
             "heartbeat.interval.ms": max(settings.session_timeout_ms // 5, 500),
             # a broker that holds a fetch for its whole wait (tansu does) would add this much to every hop
@@ -48,8 +136,11 @@ def consumer_config(settings: Settings, group: str, **extra: Any) -> dict[str, A
 
 
 def ensure_topics(settings: Settings, topics: Iterable[str], timeout: float = 30.0) -> None:
-    """Create the topics that do not exist yet, with the configured partition count; wait until they exist."""
-    admin = AdminClient({"bootstrap.servers": settings.require_bootstrap()})
+    """Create the topics that do not exist yet, with the configured partition count; wait until they exist.
+
+    On a cluster with ACLs a principal sees only the topics it may describe, and may lack CREATE: a topic it may
+    not create is left to the operator (with a warning) instead of failing the start-up."""
+    admin = AdminClient(admin_config(settings))
     wanted = set(topics)
     deadline = time.monotonic() + timeout
     while True:
@@ -58,11 +149,16 @@ def ensure_topics(settings: Settings, topics: Iterable[str], timeout: float = 30
         if not missing:
             return
         futures = admin.create_topics([NewTopic(t, settings.partitions, settings.replication) for t in missing])
-        for _topic, future in futures.items():
+        for topic, future in futures.items():
             try:
                 future.result()
             except KafkaException as exc:
-                if "TOPIC_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
+                code = exc.args[0].code() if exc.args and isinstance(exc.args[0], KafkaError) else None
+                if code in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED):
+                    log.warning("topic %s is not visible to this principal and it may not create it: it must be "
+                                "created by the operator, with ACLs for this part (docs/secured-kafka.md)", topic)
+                    wanted.discard(topic)
+                elif "TOPIC_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
                     raise
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics not visible after {timeout} s: {missing}")

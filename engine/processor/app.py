@@ -27,7 +27,7 @@ from engine.config import Settings
 from engine.domain import events as ev
 from engine.domain.commands import Command, DispatchJob, ReportRunEnded
 from engine.domain.ids import command_id
-from engine.kafka import dead_letter_headers, ensure_topics
+from engine.kafka import dead_letter_headers, ensure_topics, faust_credentials
 from engine.processor.core import EngineCore
 from engine.processor.faust_tuning import use_fetch_wait, use_idempotent_producer
 from engine.processor.intake import EXIT_UNWRITTEN, Intake
@@ -63,6 +63,8 @@ def create_app(settings: Settings) -> faust.App:
         app_id(settings),
         datadir=datadir,
         broker=[f"kafka://{server}" for server in bootstrap.split(",")],
+        # SASL and TLS from the same KAFKABAN_KAFKA_* settings as every confluent-kafka client
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         web_enabled=False,
         processing_guarantee=settings.processing_guarantee,
@@ -92,7 +94,8 @@ def create_app(settings: Settings) -> faust.App:
 
     pools: dict[str, faust.TopicT] = {}
     registry = settings.schema_registry_url
-    signing_key = settings.signing_key()
+    # refuses the public development key unless the broker is on this machine
+    signing_key = settings.require_signing_key()
     if settings.engine_key is None:
         log.warning("KAFKABAN_ENGINE_KEY is not set: engine events are signed with the public development key, so "
                     "anyone who can write to %s can forge them", settings.executions_topic)
@@ -223,7 +226,7 @@ def rebuild(settings: Settings, partitions: list[int], offsets: dict[int, int]) 
     total = 0
     started = time.monotonic()
     refused = dead_lettered(settings, topic)
-    key = settings.signing_key()
+    key = settings.require_signing_key()
     for partition in partitions:
         for offset, record_key, value, headers in read_records(settings, topic, partition,
                                                                end=offsets.get(partition, 0)):

@@ -10,6 +10,10 @@ static voter set of ``config/kraft/server.properties``. Everything a cluster kee
     <root>/node-<id>/server.log         what the broker logs (WARN and above, plus start and stop)
 
 so a cluster stopped and started again on the same root keeps every topic and record.
+
+With ``security=BrokerSecurity(...)`` the client listener takes SASL/SCRAM (over TLS when ``tls`` is given), the
+StandardAuthorizer refuses whatever no ACL allows, and the broker itself is the one super user. Its SCRAM users are
+created when the storage is formatted, so a root first formatted without them has none.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ import contextlib
 import json
 import logging
 import os
+import re
+import secrets
+import shutil
 import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +64,143 @@ rootLogger.appenderRef.file.ref = file
 logger.server.name = kafka.server.KafkaRaftServer
 logger.server.level = INFO
 """
+
+
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+# a secret goes into JAAS text and a format command line unquoted: keep it to characters neither can misread
+SAFE_SECRET = re.compile(r"[A-Za-z0-9._~+/=-]{8,}")
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """What a TLS listener needs: the broker's key and certificate, and the CA that signed it."""
+
+    keystore: Path  # PKCS12: the broker's key and certificate chain
+    truststore: Path  # PKCS12: the CA, for the broker's own connections to its listener
+    password: str  # of both stores (and the key)
+    ca_file: Path  # PEM: the CA certificate, for clients (KAFKABAN_KAFKA_CA_FILE)
+
+
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """A SASL client listener (SCRAM), ACLs enforced, nothing allowed without one; ``admin`` is the super user
+    the broker itself connects as. ``users`` are more SCRAM users (name -> password) created at format time."""
+
+    admin_password: str = field(repr=False)
+    admin_user: str = "admin"
+    mechanism: str = "SCRAM-SHA-256"
+    users: Mapping[str, str] = field(default_factory=dict, repr=False)
+    tls: BrokerTls | None = None
+
+    def __post_init__(self) -> None:
+        if self.mechanism not in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            raise ValueError(f"the launcher's SASL listener takes SCRAM-SHA-256 or SCRAM-SHA-512, not {self.mechanism}")
+        for name, password in {self.admin_user: self.admin_password, **self.users}.items():
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or not SAFE_SECRET.fullmatch(password):
+                raise ValueError(f"SCRAM user {name!r}: names take letters, digits . _ -; passwords at least 8 "
+                                 f"of letters, digits . _ ~ + / = -")
+
+    @property
+    def protocol(self) -> str:
+        return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
+
+    def client_env(self, user: str, password: str) -> dict[str, str]:
+        """The KAFKABAN_KAFKA_* variables with which a Kafkaban part connects as ``user``."""
+        env = {"KAFKABAN_KAFKA_SECURITY_PROTOCOL": self.protocol, "KAFKABAN_KAFKA_SASL_MECHANISM": self.mechanism,
+               "KAFKABAN_KAFKA_USERNAME": user, "KAFKABAN_KAFKA_PASSWORD": password}
+        if self.tls:
+            env["KAFKABAN_KAFKA_CA_FILE"] = str(self.tls.ca_file)
+        return env
+
+    def client_config(self, user: str | None = None, password: str | None = None) -> dict[str, str]:
+        """librdkafka settings for ``user`` (the super user by default)."""
+        config = {"security.protocol": self.protocol, "sasl.mechanism": self.mechanism,
+                  "sasl.username": user or self.admin_user, "sasl.password": password or self.admin_password}
+        if self.tls:
+            config["ssl.ca.location"] = str(self.tls.ca_file)
+        return config
+
+    def server_properties(self, node_port: int, controller_port: int) -> dict[str, Any]:
+        user, password = self.admin_user, self.admin_password
+        scram = self.mechanism.lower()
+        properties: dict[str, Any] = {
+            "listeners": f"CLIENT://127.0.0.1:{node_port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"CLIENT://127.0.0.1:{node_port}",
+            "inter.broker.listener.name": "CLIENT",
+            "listener.security.protocol.map": f"CONTROLLER:SASL_PLAINTEXT,CLIENT:{self.protocol}",
+            "listener.name.client.sasl.enabled.mechanisms": self.mechanism,
+            "sasl.mechanism.inter.broker.protocol": self.mechanism,
+            f"listener.name.client.{scram}.sasl.jaas.config":
+                f'{SCRAM_MODULE} required username="{user}" password="{password}";',
+            # KRaft controllers cannot take SCRAM (its credentials live in the metadata they serve): PLAIN with the
+            # one static user, so the controller port is no unauthenticated way in either
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config":
+                f'{PLAIN_MODULE} required username="{user}" password="{password}" user_{user}="{password}";',
+            "authorizer.class.name": AUTHORIZER,
+            "super.users": f"User:{user}",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+        if self.tls:
+            for prefix in ("listener.name.client.", ""):  # "" : the broker's own client side of that listener
+                properties |= {f"{prefix}ssl.truststore.location": self.tls.truststore,
+                               f"{prefix}ssl.truststore.password": self.tls.password,
+                               f"{prefix}ssl.truststore.type": "PKCS12"}
+            properties |= {"listener.name.client.ssl.keystore.location": self.tls.keystore,
+                           "listener.name.client.ssl.keystore.password": self.tls.password,
+                           "listener.name.client.ssl.key.password": self.tls.password,
+                           "listener.name.client.ssl.keystore.type": "PKCS12"}
+        return properties
+
+    def format_arguments(self) -> list[str]:
+        return [arg for name, password in {self.admin_user: self.admin_password, **self.users}.items()
+                for arg in ("--add-scram", f"{self.mechanism}=[name={name},password={password}]")]
+
+
+def self_signed_tls(directory: Path, java: Path, days: int = 30) -> BrokerTls:
+    """A private CA and a broker certificate it signed for 127.0.0.1 and localhost, made with the JDK's keytool
+    (nothing to install besides the Java the broker needs). For tests and local set-ups: no CA outside trusts it."""
+    keytool = java.resolve().parent / "keytool"
+    if not keytool.exists():
+        found = shutil.which("keytool")
+        if not found:
+            raise RuntimeError(f"no keytool beside {java} or on PATH: it makes the broker's TLS certificate")
+        keytool = Path(found)
+    directory.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(18)
+    ca_store, keystore, truststore = directory / "ca.p12", directory / "broker.p12", directory / "truststore.p12"
+    ca_file, request, signed = directory / "ca.pem", directory / "broker.csr", directory / "broker.pem"
+    for stale in (ca_store, keystore, truststore):
+        stale.unlink(missing_ok=True)  # keytool adds to an existing store and refuses a second entry of an alias
+    store = ["-storetype", "PKCS12", "-storepass", password, "-keypass", password]
+    steps = [
+        ["-genkeypair", "-alias", "ca", "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=Kafkaban local CA",
+         "-ext", "bc:c", "-validity", str(days), "-keystore", str(ca_store), *store],
+        ["-exportcert", "-rfc", "-alias", "ca", "-keystore", str(ca_store), "-storepass", password,
+         "-file", str(ca_file)],
+        ["-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=localhost",
+         "-validity", str(days), "-keystore", str(keystore), *store],
+        ["-certreq", "-alias", "broker", "-keystore", str(keystore), "-storepass", password, "-file", str(request)],
+        # clients check the broker's name: the certificate names the loopback address the listener advertises
+        ["-gencert", "-rfc", "-alias", "ca", "-keystore", str(ca_store), "-storepass", password,
+         "-infile", str(request), "-outfile", str(signed), "-validity", str(days),
+         "-ext", "SAN=ip:127.0.0.1,dns:localhost", "-ext", "KU=digitalSignature,keyEncipherment",
+         "-ext", "EKU=serverAuth,clientAuth"],
+        ["-importcert", "-noprompt", "-alias", "ca", "-file", str(ca_file), "-keystore", str(keystore), *store],
+        ["-importcert", "-noprompt", "-alias", "broker", "-file", str(signed), "-keystore", str(keystore), *store],
+        ["-importcert", "-noprompt", "-alias", "ca", "-file", str(ca_file), "-keystore", str(truststore), *store],
+    ]
+    for step in steps:
+        done = subprocess.run([str(keytool), *step], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            # keytool's output names files and aliases, never the store password
+            raise RuntimeError(f"keytool {step[0]} failed:\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
+    for path in (ca_store, keystore, truststore):
+        path.chmod(0o600)
+    return BrokerTls(keystore, truststore, password, ca_file)
 
 
 @dataclass
@@ -132,6 +276,7 @@ class KafkaCluster:
     size: int = 1
     heap: str = DEFAULT_HEAP
     fast_failover: bool = False  # shorter broker session: a killed node is fenced in ~3 s instead of ~9 s
+    security: BrokerSecurity | None = None  # SASL (and TLS) on the client listener, ACLs enforced
     nodes: list[KafkaNode] = field(default_factory=list)
     cluster_id: str = ""
     runtime: KafkaRuntime | None = None
@@ -150,6 +295,11 @@ class KafkaCluster:
 
     def node(self, node_id: int) -> KafkaNode:
         return next(node for node in self.nodes if node.node_id == node_id)
+
+    def admin_config(self, bootstrap: str | None = None) -> dict[str, Any]:
+        """An AdminClient's settings, as the super user when the cluster is secured."""
+        security = self.security.client_config() if self.security else {}
+        return {"bootstrap.servers": bootstrap or self.bootstrap, "logger": _quiet_logger(), **security}
 
     # -- life cycle ---------------------------------------------------------------------------------------------
 
@@ -204,7 +354,7 @@ class KafkaCluster:
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Until every running node is a registered broker that answers metadata requests."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": _quiet_logger()})
+        admin = AdminClient(self.admin_config())
         deadline = time.monotonic() + timeout
         wanted = {node.node_id for node in self.nodes if node.process is not None}
         while True:
@@ -227,7 +377,7 @@ class KafkaCluster:
     def leaders(self, topic: str) -> dict[int, int]:
         """partition -> id of the node leading it (-1 while it has none), as the running, unpaused nodes say."""
         answering = ",".join(n.address for n in self.nodes if n.running() and not n.paused) or self.bootstrap
-        admin = AdminClient({"bootstrap.servers": answering, "logger": _quiet_logger()})
+        admin = AdminClient(self.admin_config(answering))
         metadata = admin.list_topics(topic, timeout=10).topics[topic]
         return {p: info.leader for p, info in metadata.partitions.items()}
 
@@ -284,8 +434,13 @@ class KafkaCluster:
         }
         if self.fast_failover:
             settings |= {"broker.heartbeat.interval.ms": 500, "broker.session.timeout.ms": 3000}
+        if self.security:
+            settings |= self.security.server_properties(node.port, node.controller_port)
         text = "".join(f"{key}={value}\n" for key, value in settings.items())
-        (node.directory / "server.properties").write_text(text)
+        properties = node.directory / "server.properties"
+        properties.touch(mode=0o600)  # it may hold the broker's own password: readable by its owner alone
+        properties.chmod(0o600)
+        properties.write_text(text)
         (node.directory / "log4j2.properties").write_text(LOG4J2.format(log=node.directory / "server.log"))
 
     def _format(self, node: KafkaNode) -> None:
@@ -293,11 +448,15 @@ class KafkaCluster:
         done = subprocess.run(
             [str(self.runtime.java), "-Xmx256m", "-cp", self.runtime.classpath,
              f"-Dlog4j2.configurationFile={node.directory / 'log4j2.properties'}", STORAGE_TOOL, "format",
-             f"--cluster-id={self.cluster_id}", "-c", str(node.directory / "server.properties")],
+             f"--cluster-id={self.cluster_id}", "-c", str(node.directory / "server.properties"),
+             *(self.security.format_arguments() if self.security else [])],
             capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
-            raise RuntimeError(f"formatting the storage of Kafka node {node.node_id} failed:\n"
-                               f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+            output = f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
+            if self.security:  # a usage message may echo the command line, and with it the SCRAM passwords
+                for secret in {self.security.admin_password, *self.security.users.values()}:
+                    output = output.replace(secret, "***")
+            raise RuntimeError(f"formatting the storage of Kafka node {node.node_id} failed:\n{output}")
 
 
 def _new_cluster_id() -> str:

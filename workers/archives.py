@@ -19,9 +19,10 @@ class ArchiveUnavailable(RuntimeError):
 
 
 class ArchiveCache:
-    def __init__(self, api_url: str, directory: Path) -> None:
+    def __init__(self, api_url: str, directory: Path, token: str | None = None) -> None:
         self.api_url = api_url.rstrip("/")
         self.directory = directory
+        self.token = token  # the worker's API token (KAFKABAN_TOKEN): the API serves archives only to a caller it knows
         self.locks: dict[str, threading.Lock] = {}
         self.guard = threading.Lock()
         self.verified: set[str] = set()  # cached files this process has checked: not hashed again per attempt
@@ -40,9 +41,15 @@ class ArchiveCache:
                     self.verified.add(digest)
                     return data
                 path.unlink()  # damaged in the cache: fetch it again
+            request = urllib.request.Request(f"{self.api_url}/api/v1/archives/{digest}")
+            if self.token:
+                request.add_header("Authorization", f"Bearer {self.token}")
             try:
-                with urllib.request.urlopen(f"{self.api_url}/api/v1/archives/{digest}", timeout=120) as answer:
+                with urllib.request.urlopen(request, timeout=120) as answer:
                     data = answer.read()
+            except urllib.error.HTTPError as exc:  # say the status: a 401 or 403 is the worker's token
+                raise ArchiveUnavailable(f"archive {digest} could not be fetched from {self.api_url}: "
+                                         f"HTTP {exc.code} {exc.reason}") from exc
             except (urllib.error.URLError, OSError) as exc:
                 raise ArchiveUnavailable(f"archive {digest} could not be fetched from {self.api_url}: "
                                          f"{getattr(exc, 'reason', exc)}") from exc

@@ -6,8 +6,11 @@ to a variable holding the value, so no value ever becomes code (workers/shell_pa
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -168,11 +171,29 @@ class OutputError(ValueError):
     pass
 
 
-def read_outputs(output_file: Path) -> dict[str, str]:
-    """The JSON object a job wrote, each value re-encoded as JSON text (as the event schema carries it)."""
-    if not output_file.exists():
+def read_outputs(output_file: Path, owner: int | None = None) -> dict[str, str]:
+    """The JSON object a job wrote, each value re-encoded as JSON text (as the event schema carries it).
+
+    Only a regular file is read, never through a symlink (a FIFO would hang the worker, a link could point the
+    worker at a file the job cannot read itself); with ``owner``, only a file that uid owns."""
+    try:
+        handle = os.open(output_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
         return {}
-    text = output_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        what = "is a symlink" if exc.errno == errno.ELOOP else f"cannot be read: {exc.strerror}"
+        raise OutputError(f"the output file {what}") from exc
+    with os.fdopen(handle, "rb") as stream:
+        status = os.fstat(stream.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise OutputError("the output file is not a regular file")
+        if owner is not None and status.st_uid != owner:
+            raise OutputError("the output file is not the job's own (another user owns it)")
+        raw = stream.read()
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise OutputError(f"the output file is not UTF-8 text: {exc}") from exc
     if not text:
         return {}
     try:

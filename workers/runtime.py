@@ -1,4 +1,5 @@
-"""The worker process: one consumer group per pool, slots and resources, heartbeats, logs, kills, drain.
+"""The worker process: one consumer group per pool, slots and resources, heartbeats, kills, drain. Each attempt runs
+in workers/attempt.py (its environment, process, output and logs); which user it runs as, workers/users.py.
 
 Back-pressure goes through the consumer: with no free slot (or not enough free cpu/memory for the next job) the
 worker pauses its partitions and keeps polling only to stay in the group. A dispatch is committed before the
@@ -10,18 +11,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, Producer, TopicPartition
 
@@ -33,31 +31,13 @@ from engine.domain import events as ev
 from engine.domain.commands import DispatchJob
 from engine.kafka import consumer_config, ensure_topics, producer_config, send_dead_letter
 from engine.paths import cache_dir
-from engine.processes import die_with_parent
-from workers.archives import ArchiveCache, ArchiveUnavailable
-from workers.jobs import JobSetupError, OutputError, launch, read_outputs
+from workers.archives import ArchiveCache
+from workers.attempt import Attempt, AttemptKey, AttemptRunner
 from workers.jobtypes import JobTypes
 from workers.jobtypes import load as load_jobtypes
+from workers.users import JobUsers
 
 log = logging.getLogger("kafkaban.worker")
-AttemptKey = tuple[str, str, int]
-
-
-@dataclass
-class Attempt:
-    dispatch: DispatchJob
-    workdir: Path
-    process: subprocess.Popen[bytes] | None = None
-    killed_because: str | None = None
-    handed_back: bool = False
-    next_heartbeat: float = 0.0
-    log_seq: int = 0
-    last_stderr: str = ""  # the last non-empty stderr line: the detail of a failure
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def key(self) -> AttemptKey:
-        return (self.dispatch.execution_id, self.dispatch.job, self.dispatch.attempt)
 
 
 class Worker:
@@ -66,8 +46,9 @@ class Worker:
                  jobtypes: JobTypes | None = None) -> None:
         if slots < 1:
             raise ValueError("a worker needs at least one slot")
+        self.users = JobUsers.from_settings(settings)  # first: a worker that must not run jobs does not start
         self.jobtypes = jobtypes or JobTypes()
-        self.archives = ArchiveCache(settings.api_url, cache_dir(settings) / "archives")
+        self.archives = ArchiveCache(settings.api_url, cache_dir(settings) / "archives", settings.token)
         self.settings = settings
         self.pool = pool
         self.slots = slots
@@ -83,6 +64,8 @@ class Worker:
         self.stopping = threading.Event()
         self.ready = threading.Event()
         self.slot_freed = threading.Event()
+        self.runner = AttemptRunner(settings, self.worker_id, self.archives, self.jobtypes, self.users,
+                                    self._report, self._send_log)
 
     # -- reporting ----------------------------------------------------------------------------------------------
 
@@ -123,6 +106,9 @@ class Worker:
         self.producer.produce(topic, key=key.encode(), value=codec(short, self.registry).encode(data))
         self.producer.poll(0)
 
+    def _send_log(self, execution_id: str, line: dict[str, Any]) -> None:
+        self._send(self.settings.logs_topic, "logs", execution_id, "execution_id", "LogLine", line)
+
     # -- main loop ----------------------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -145,7 +131,8 @@ class Worker:
         for thread in threads:
             thread.start()
         held: tuple[DispatchJob, Message] | None = None
-        log.info("worker %s serving pool %s with %d slots", self.worker_id, self.pool, self.slots)
+        log.info("worker %s serving pool %s with %d slots; %s", self.worker_id, self.pool, self.slots,
+                 self.users.describe())
         try:
             while not self.stopping.is_set():
                 if held is not None and self._fits(held[0]):
@@ -221,71 +208,16 @@ class Worker:
         key = (dispatch.execution_id, dispatch.job, dispatch.attempt)
         if not self._take(consumer, message, key):
             return
-        attempt = Attempt(dispatch, Path(tempfile.mkdtemp(prefix="kafkaban-job-")))
+        attempt = Attempt.new(dispatch)
         with self.lock:
             self.running[attempt.key] = attempt
         self._report(dispatch.execution_id, ev.JobStarted(dispatch.job, dispatch.attempt, self.worker_id))
         threading.Thread(target=self._run_attempt, args=(attempt,), daemon=True,
                          name=f"job-{dispatch.job}-{dispatch.attempt}").start()
 
-    # -- one attempt --------------------------------------------------------------------------------------------
-
     def _run_attempt(self, attempt: Attempt) -> None:
-        d = attempt.dispatch
-        output_file = attempt.workdir / "output.json"
         try:
-            try:
-                project_root = None
-                if d.archive:  # a fresh copy of the project per attempt; the output file stays outside it
-                    project_root = attempt.workdir / "project"
-                    self.archives.unpack_into(d.archive, project_root)
-                plan = launch(d, output_file, {**os.environ, "KAFKABAN_WORKER_ID": self.worker_id}, self.jobtypes,
-                              project_root)
-            except (JobSetupError, ArchiveUnavailable) as exc:
-                self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None, str(exc)))
-                return
-            exit_code = 0
-            last_error = ""
-            if plan.argv is not None:
-                with attempt.lock:
-                    if attempt.killed_because is not None:
-                        self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None,
-                                                                  f"killed: {attempt.killed_because}"))
-                        return
-                    attempt.process = subprocess.Popen(plan.argv, env=plan.env, cwd=plan.cwd or attempt.workdir,
-                                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                       stdin=subprocess.DEVNULL, start_new_session=True,
-                                                       preexec_fn=die_with_parent)
-                process = attempt.process
-                assert process.stdout is not None and process.stderr is not None
-                readers = [threading.Thread(target=self._pump, args=(attempt, process.stdout, "stdout")),
-                           threading.Thread(target=self._pump, args=(attempt, process.stderr, "stderr"))]
-                for reader in readers:
-                    reader.start()
-                exit_code = process.wait()
-                for reader in readers:
-                    reader.join()
-                last_error = attempt.last_stderr
-            if attempt.handed_back:
-                log.warning("attempt %s handed back: its lease will expire and it will run again", attempt.key)
-                return
-            if attempt.killed_because is not None:
-                self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, exit_code,
-                                                          f"killed: {attempt.killed_because}"))
-            elif exit_code != 0:
-                detail = f": {last_error}" if last_error else ""
-                self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, exit_code,
-                                                          f"exit code {exit_code}{detail}"))
-            else:
-                try:
-                    outputs = read_outputs(output_file)
-                except OutputError as exc:  # as Azkaban: the output is dropped with a warning, the result stands
-                    self._log_line(attempt, "stderr", f"kafkaban: warning: outputs ignored: {exc}")
-                    outputs = {}
-                self._report(d.execution_id, ev.JobSucceeded(d.job, d.attempt, 0, outputs))
-        except Exception as exc:  # a worker bug must still end the attempt visibly
-            log.exception("attempt %s crashed the worker thread", attempt.key)
-            self._report(d.execution_id, ev.JobFailed(d.job, d.attempt, None, f"worker error: {exc}"))
+            self.runner.run(attempt)
         finally:
             # no flush here: it would wait for every record any thread produced, holding the slot meanwhile;
             # the report is delivered in the background (flushed at shutdown), and a report lost with a
@@ -294,26 +226,7 @@ class Worker:
             with self.lock:
                 self.running.pop(attempt.key, None)
             self.slot_freed.set()
-            if self.settings.keep_workdirs:
-                log.info("kept the working directory of %s: %s", attempt.key, attempt.workdir)
-            else:
-                shutil.rmtree(attempt.workdir, ignore_errors=True)
-
-    def _pump(self, attempt: Attempt, stream: BinaryIO, name: str) -> None:
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            if name == "stderr" and line.strip():
-                attempt.last_stderr = line.strip()[:500]
-            self._log_line(attempt, name, line)
-        stream.close()
-
-    def _log_line(self, attempt: Attempt, stream: str, line: str) -> None:
-        d = attempt.dispatch
-        with attempt.lock:
-            seq = attempt.log_seq
-            attempt.log_seq += 1
-        self._send(self.settings.logs_topic, "logs", d.execution_id, "execution_id", "LogLine",
-                   {"job": d.job, "attempt": d.attempt, "stream": stream, "seq": seq, "line": line})
+            self.runner.clean(attempt)
 
     # -- kills --------------------------------------------------------------------------------------------------
 
@@ -321,26 +234,8 @@ class Worker:
         with self.lock:
             _remember(self.killed, key, reason)
             attempt = self.running.get(key)
-        if attempt is None:
-            return
-        with attempt.lock:
-            attempt.killed_because = reason
-            attempt.handed_back = hand_back
-            process = attempt.process
-        if process is None or process.poll() is not None:
-            return
-        log.info("killing %s: %s", key, reason)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-
-        def escalate() -> None:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-
-        timer = threading.Timer(self.settings.kill_grace_s, escalate)
-        timer.daemon = True
-        timer.start()
+        if attempt is not None:
+            attempt.kill(reason, hand_back, self.settings.kill_grace_s)
 
     def _control_loop(self) -> None:
         topic = self.settings.control_topic

@@ -150,6 +150,7 @@ def dev_startup(kind: str) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix="kafkaban-bench-dev-"))
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKABAN_BOOTSTRAP", "KAFKABAN_DATABASE_URL")}
     env["KAFKABAN_EMBEDDED_BROKER"] = kind
+    env.setdefault("KAFKABAN_ALLOW_ROOT_JOBS", "1")  # the dev stack's worker refuses root jobs otherwise (CI is root)
     out: dict[str, Any] = {}
     try:
         for label in ("fresh", "restart"):

@@ -3,7 +3,8 @@
 Each function gives the ACL bindings of one part's principal (``User:<name>``), for confluent-kafka's
 ``AdminClient.create_acls``. ``python -m engine.kafka_acls worker --pool gpu --principal User:worker-gpu`` prints
 them; ``--apply`` creates them, connecting with the KAFKABAN_* settings of the environment (a principal allowed to
-alter ACLs: a super user, or one with ALTER on the cluster).
+alter ACLs: a super user, or one with ALTER on the cluster). ``python -m engine.kafka_acls topics --pool gpu``
+creates the topics, as that principal too.
 
 Topics are the operator's to create when a part may not (workers, projector and API have no CREATE here); the
 engine creates the dispatch topic of a new pool when it first dispatches to it, so it keeps CREATE.
@@ -25,7 +26,7 @@ from confluent_kafka.admin import (
 )
 
 from engine.config import Settings
-from engine.kafka import admin_config
+from engine.kafka import admin_config, ensure_topics
 
 Grant = tuple[ResourceType, str, ResourcePatternType, AclOperation]
 
@@ -125,13 +126,24 @@ def describe(binding: AclBinding) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.kafka_acls", description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=["worker", "engine", "projector", "api"])
-    parser.add_argument("--principal", required=True, help="User:<name>, the part's SASL user")
-    parser.add_argument("--pool", help="the worker's pool")
+    parser.add_argument("part", choices=["worker", "engine", "projector", "api", "topics"],
+                        help="a part's ACLs, or `topics`: create Kafkaban's topics and those of --pool")
+    parser.add_argument("--principal", help="User:<name>, the part's SASL user")
+    parser.add_argument("--pool", action="append", default=[], help="a worker's pool (topics: repeatable)")
     parser.add_argument("--apply", action="store_true", help="create them (as the KAFKABAN_KAFKA_* user)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    bindings = acls_for(args.part, settings, args.principal, args.pool)
+    if args.part == "topics":
+        # parts without CREATE find their topics made: the base ones and each pool's dispatch topic
+        topics = [*settings.base_topics(), *(settings.dispatch_topic(pool) for pool in args.pool)]
+        ensure_topics(settings, topics)
+        print("\n".join(topics))
+        return 0
+    if not args.principal:
+        parser.error("--principal is required")
+    if args.part == "worker" and len(args.pool) != 1:
+        parser.error("a worker's ACLs take one --pool")
+    bindings = acls_for(args.part, settings, args.principal, args.pool[0] if args.pool else None)
     for binding in bindings:
         print(describe(binding))
     if args.apply:

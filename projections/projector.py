@@ -17,6 +17,7 @@ from engine.codec import DecodeError, codec
 from engine.codec.admission import Refused, admit, admit_schedule
 from engine.config import Settings
 from engine.kafka import consumer_config, ensure_topics
+from projections.access_writer import write_access
 from projections.db import connect, migrate
 from projections.health import ProjectorHealth
 from projections.schedule_writer import ScheduleWriter
@@ -37,7 +38,8 @@ class Projector:
         self.schedule_writer = ScheduleWriter()
         self.signing_key = settings.signing_key()
         self.topics = [settings.executions_topic, settings.definitions_topic, settings.deadletter_topic,
-                       settings.logs_topic, settings.heartbeats_topic, settings.schedules_topic]
+                       settings.logs_topic, settings.heartbeats_topic, settings.schedules_topic,
+                       settings.access_topic]
         # next offset of each partition as this projector last committed it; when the stored one differs, someone
         # else (a rebuild swapping in fresh tables) moved it, and the projector follows
         self.committed: dict[tuple[str, int], int] = {}
@@ -206,6 +208,13 @@ class Projector:
                 log.warning("undecodable definition at %s[%s]@%s: %s", topic, partition, offset, exc.reason)
                 return
             write_definition(conn, record)
+        elif topic == self.settings.access_topic:
+            try:
+                access = codec("access", registry).decode(message.value() or b"")
+            except DecodeError as exc:
+                log.warning("undecodable access record at %s[%s]@%s: %s", topic, partition, offset, exc.reason)
+                return
+            write_access(conn, access, topic, partition, offset)
         elif topic == self.settings.deadletter_topic:
             headers = {k: v for k, v in (message.headers() or [])}
             write_dead_letter(conn, topic, partition, offset, headers, message.key(), message.value())

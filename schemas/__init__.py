@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import resources
 from importlib.resources.abc import Traversable
 
-TOPICS = ("executions", "dispatch", "heartbeats", "control", "definitions", "schedules", "logs")
+TOPICS = ("executions", "dispatch", "heartbeats", "control", "definitions", "schedules", "logs", "access")
 
 
 def schema_files(topic: str) -> list[tuple[int, Traversable]]:

@@ -75,12 +75,49 @@ def _too_deep(text: str) -> int | None:
     return None
 
 
+# YAML aliases let a tiny file stand for a huge document (451 bytes of "billion laughs" are 10^9 nodes): a flow
+# is refused by the size it expands to, counted on the composed node graph, where an alias is a shared node
+MAX_EXPANDED_NODES = 200_000
+
+
+def expanded_nodes(root: yaml.Node | None) -> int:
+    """How many nodes the document has once every alias is expanded, computed without expanding (memoized per
+    node; stops counting past MAX_EXPANDED_NODES)."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack: list[yaml.Node] = [root] if root is not None else []
+    while stack:  # children before parents, iteratively: the depth was bounded before, but the width is not
+        node = stack.pop()
+        if id(node) in sizes:
+            continue
+        sizes[id(node)] = -1
+        order.append(node)
+        stack.extend(_children(node))
+    total = 0
+    for node in reversed(order):
+        total = 1 + sum(sizes[id(child)] for child in _children(node))
+        sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+    return sizes[id(root)] if root is not None else 0
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def check_flow(text: str, default_name: str = "flow") -> tuple[FlowSpec | None, list[Problem]]:
     """Parse and validate; returns the spec (None if it could not be built) and every problem found."""
     line = _too_deep(text)
     if line is not None:
         return None, [Problem(None, f"nested more than {MAX_YAML_DEPTH} levels deep (at line {line})")]
     try:
+        size = expanded_nodes(yaml.compose(text, Loader=yaml.SafeLoader))
+        if size > MAX_EXPANDED_NODES:
+            return None, [Problem(None, f"expands to more than {MAX_EXPANDED_NODES:,} YAML nodes (through "
+                                        f"aliases); a flow is refused by its expanded size")]
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -65,15 +65,19 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
 def list_executions(conn: psycopg.Connection, status: str | None = None, flow: str | None = None,
                     since: dt.datetime | None = None, until: dt.datetime | None = None,
                     schedule: str | None = None, cursor: str | None = None,
-                    limit: int = 50) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first; the second value is the cursor of the next page (None on the last page). Raises ValueError
-    for a status that is not one."""
+                    limit: int = 50, projects: set[str] | None = None,
+                    submitter: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; the second value is the cursor of the next page (None on the last page). ``projects``
+    limits the list to those projects (None: every one; flows without a project are in ``default``). Raises
+    ValueError for a status that is not one."""
     if status and status.upper() not in ExecutionStatus.__members__:
         raise ValueError(f"unknown status {status!r}; one of {', '.join(ExecutionStatus)}")
     where, args = [], []
     for clause, value in (("status = %s", status.upper() if status else None), ("flow_name = %s", flow),
                           ("submitted_at >= %s", since), ("submitted_at < %s", until),
-                          ("schedule_id = %s", schedule)):
+                          ("schedule_id = %s", schedule), ("submitter = %s", submitter),
+                          ("COALESCE(project, 'default') = ANY(%s)",
+                           sorted(projects) if projects is not None else None)):
         if value is not None:
             where.append(clause)
             args.append(value)
@@ -82,7 +86,7 @@ def list_executions(conn: psycopg.Connection, status: str | None = None, flow: s
         where.append("(submitted_at, execution_id) < (%s, %s)")
         args += [after_time, after_id]
     sql = ("SELECT execution_id, flow_name, version, status, submitter, schedule_id, logical_time, submitted_at, "
-           "started_at, ended_at FROM executions")
+           "started_at, ended_at, project FROM executions")
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY submitted_at DESC, execution_id DESC LIMIT %s"

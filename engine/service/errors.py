@@ -1,13 +1,18 @@
-"""The API's error: answered as ``{"error": {"status", "message", "details"}}`` by the app's handler."""
+"""The service layer's error: answered as ``{"error": {"status", "message", "details"}}`` by the API's handler."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.exceptions import HTTPException
 
-
-class ApiError(HTTPException):
-    def __init__(self, status: int, message: str, details: Any = None) -> None:
-        super().__init__(status, message)
+class ServiceError(Exception):
+    def __init__(self, status: int, message: str, details: Any = None, headers: dict[str, str] | None = None,
+                 ) -> None:
+        super().__init__(message)
+        self.status_code = status
+        self.detail = message
         self.details = details
+        self.headers = headers
+
+
+ApiError = ServiceError  # the name the route modules were written with

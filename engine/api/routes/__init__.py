@@ -1,0 +1,1 @@
+"""The API's routers, one per resource; each route names its access rule (engine/api/security.py)."""

@@ -1,0 +1,108 @@
+"""Operations: health, Prometheus metrics, workers, dead letters, and where a dev stack's parts are."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse
+
+from engine.api.deps import Admin, Ctx, Reader
+from engine.api.security import PUBLIC
+from engine.config import Settings
+from engine.kafka import consumer_config
+from engine.service.errors import ServiceError
+from projections import queries
+from projections.schedule_queries import schedule_metrics
+
+router = APIRouter(tags=["operations"])
+
+
+class Watermarks:
+    """High watermarks of the topics, for the projector lag metric."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = Consumer(consumer_config(settings, f"kafkaban-api-{uuid.uuid4()}"))
+        self.lock = threading.Lock()
+
+    def high(self, topic: str, partition: int) -> int | None:
+        with self.lock:
+            try:
+                return int(self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=2)[1])
+            except Exception:
+                return None
+
+
+@router.get("/healthz", dependencies=[Depends(PUBLIC)])
+def healthz(ctx: Ctx) -> dict[str, Any]:
+    with ctx.db() as conn:
+        conn.execute("SELECT 1")
+    return {"status": "ok"}
+
+
+@router.get("/api/v1/dev/connection", include_in_schema=False)
+def dev_connection(principal: Admin, ctx: Ctx) -> dict[str, Any]:
+    """Where a `kafkaban dev` stack's broker and database are, for the CLI's log-reading commands: only on a dev
+    stack, and only to an admin."""
+    if not ctx.settings.dev_stack:
+        raise ServiceError(404, "not a kafkaban dev stack")
+    return {"bootstrap": ctx.settings.bootstrap, "database_url": ctx.settings.database_url}
+
+
+@router.get("/api/v1/workers")
+def list_workers(principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    """Workers by their last heartbeat: pool, slots, running attempts, alive (heard from in 15 s)."""
+    with ctx.db() as conn:
+        return {"workers": queries.list_workers(conn)}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(principal: Reader, ctx: Ctx, request: Request) -> str:
+    """Prometheus text format: executions by status, dispatch latency, projector lag."""
+    return await asyncio.to_thread(_metrics, ctx, request.app.state.watermarks)
+
+
+def _metrics(ctx: Ctx, watermarks: Watermarks) -> str:
+    with ctx.db() as conn:
+        counts = queries.status_counts(conn)
+        latencies = sorted(queries.dispatch_latencies(conn))
+        positions = queries.projector_positions(conn)
+        schedules = schedule_metrics(conn)
+    out = ["# HELP kafkaban_executions Executions by status.", "# TYPE kafkaban_executions gauge"]
+    for status in ("SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"):
+        out.append(f'kafkaban_executions{{status="{status}"}} {counts.get(status, 0)}')
+    out += ["# HELP kafkaban_dispatch_latency_seconds Queued to started, last 1000 attempts.",
+            "# TYPE kafkaban_dispatch_latency_seconds summary"]
+    for quantile in (0.5, 0.95, 0.99):
+        value = latencies[min(int(quantile * len(latencies)), len(latencies) - 1)] if latencies else 0.0
+        out.append(f'kafkaban_dispatch_latency_seconds{{quantile="{quantile}"}} {value:.6f}')
+    out += [f"kafkaban_dispatch_latency_seconds_sum {sum(latencies):.6f}",
+            f"kafkaban_dispatch_latency_seconds_count {len(latencies)}",
+            "# HELP kafkaban_projector_lag Records in the log the projector has not written yet.",
+            "# TYPE kafkaban_projector_lag gauge"]
+    for topic, partition, next_offset in sorted(positions):
+        high = watermarks.high(topic, partition)
+        if high is not None:
+            out.append(f'kafkaban_projector_lag{{topic="{topic}",partition="{partition}"}} '
+                       f"{max(high - next_offset, 0)}")
+    out += ["# HELP kafkaban_schedules Schedules by status.", "# TYPE kafkaban_schedules gauge"]
+    for status in ("ACTIVE", "PAUSED", "DELETED"):
+        out.append(f'kafkaban_schedules{{status="{status}"}} {schedules["schedules"].get(status, 0)}')
+    out += ["# HELP kafkaban_schedule_ticks_total Ticks decided, by outcome.",
+            "# TYPE kafkaban_schedule_ticks_total counter"]
+    for outcome in ("FIRED", "SKIPPED", "BUFFERED"):
+        out.append(f'kafkaban_schedule_ticks_total{{outcome="{outcome}"}} {schedules["ticks"].get(outcome, 0)}')
+    lag = schedules["fire_lag_seconds"] or {}
+    out += ["# HELP kafkaban_schedule_missed_total Skip decisions for missed ticks (after downtime).",
+            "# TYPE kafkaban_schedule_missed_total counter",
+            f"kafkaban_schedule_missed_total {schedules['missed']}",
+            "# HELP kafkaban_schedule_fire_lag_seconds Decided minus logical time of on-time fires, last hour.",
+            "# TYPE kafkaban_schedule_fire_lag_seconds summary"]
+    for quantile, key in ((0.5, "p50"), (0.99, "p99")):
+        out.append(f'kafkaban_schedule_fire_lag_seconds{{quantile="{quantile}"}} {float(lag.get(key) or 0):.6f}')
+    out.append(f"kafkaban_schedule_fire_lag_seconds_count {lag.get('fires', 0)}")
+    return "\n".join(out) + "\n"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.cli_access import add_access_commands
 from engine.cli_common import EXIT_FAILED, EXIT_OK, EXIT_STILL_RUNNING, EXIT_USAGE
 from engine.cli_common import params as _params
 from engine.cli_common import print_json as _print_json
@@ -158,7 +159,7 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"kafkaban: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    body: dict[str, Any] = {"params": params, "submitter": args.submitter}
+    body: dict[str, Any] = {"params": params}
     path = Path(args.flow)
     if path.is_file():
         body["definition"] = path.read_text(encoding="utf-8")
@@ -359,7 +360,7 @@ def _print_log_line(line: dict[str, Any], as_json: bool) -> None:
 
 def _cancel(args: argparse.Namespace, settings: Settings) -> int:
     answer = call(settings.api_url, "POST", f"/api/v1/executions/{args.execution_id}/cancel",
-                  {"requested_by": args.by, "reason": args.reason})
+                  {"reason": args.reason})
     if args.json:
         _print_json(answer)
     else:
@@ -439,13 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
     projects.set_defaults(handler=_projects)
 
     add_schedule_commands(commands)
+    add_access_commands(commands)
 
     submit = commands.add_parser("submit", help="run a registered flow (by name) or a flow file")
     submit.add_argument("flow", metavar="FLOW_NAME_OR_FILE")
     submit.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
     submit.add_argument("--version", help="version hash of a registered flow (default: latest)")
     submit.add_argument("--idempotency-key")
-    submit.add_argument("--submitter", default="cli")
     submit.add_argument("--wait", action="store_true", help="wait for the end; exit 0 only when it SUCCEEDED")
     submit.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits (then exit 3)")
     submit.add_argument("--json", action="store_true")
@@ -501,7 +502,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = commands.add_parser("cancel", help="cancel an execution")
     cancel.add_argument("execution_id")
-    cancel.add_argument("--by", default="cli")
     cancel.add_argument("--reason")
     cancel.add_argument("--json", action="store_true")
     cancel.set_defaults(handler=_cancel)

@@ -25,11 +25,25 @@ class ApiFailure(RuntimeError):
         self.details = details
 
 
+def token_for(base_url: str) -> str | None:
+    """The token to present: KAFKABAN_TOKEN (or _FILE), else the one a `kafkaban dev` of this user left for its
+    URL."""
+    from engine.config import Settings
+    from engine.dev_tokens import token_for as dev_token
+
+    return Settings.from_env().token or dev_token(base_url)
+
+
+def _headers(base_url: str, token: str | None, extra: dict[str, str]) -> dict[str, str]:
+    token = token or token_for(base_url)
+    return {**extra, **({"Authorization": f"Bearer {token}"} if token else {})}
+
+
 def call(base_url: str, method: str, path: str, body: Any = None, raw: bytes | None = None,
-         content_type: str = "application/json", timeout: float = 30.0) -> Any:
+         content_type: str = "application/json", timeout: float = 30.0, token: str | None = None) -> Any:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(_url(base_url, path), data=data, method=method,
-                                     headers={"Content-Type": content_type, "Accept": "application/json"})
+    request = urllib.request.Request(_url(base_url, path), data=data, method=method, headers=_headers(
+        base_url, token, {"Content-Type": content_type, "Accept": "application/json"}))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"null")
@@ -52,9 +66,10 @@ def _url(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + urllib.parse.quote(path, safe=_URL_SAFE)
 
 
-def stream(base_url: str, path: str) -> Iterator[tuple[str, Any]]:
+def stream(base_url: str, path: str, token: str | None = None) -> Iterator[tuple[str, Any]]:
     """The (event, data) pairs of a Server-Sent Events answer, data decoded from JSON, until the server ends it."""
-    request = urllib.request.Request(_url(base_url, path), headers={"Accept": "text/event-stream"})
+    request = urllib.request.Request(_url(base_url, path),
+                                     headers=_headers(base_url, token, {"Accept": "text/event-stream"}))
     try:
         response = urllib.request.urlopen(request, timeout=None)
     except urllib.error.HTTPError as exc:

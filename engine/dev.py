@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
+import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -24,8 +27,10 @@ from typing import IO, Any
 
 from engine.client import ApiFailure, ApiUnreachable, call
 from engine.config import ConfigError, Settings
-from engine.embedded import EmbeddedPostgres, die_with_parent, port_free, start_postgres
+from engine.dev_tokens import forget, remember
+from engine.embedded import EmbeddedPostgres, port_free, start_postgres
 from engine.local_broker import LocalBroker, start_local_broker
+from engine.processes import die_with_parent
 
 DATA_PARTS = ("kafka", "postgres")  # what a data directory holds besides its lock file
 PARTS = [("engine", ["engine"]), ("worker", ["worker", "--pool", "default", "--slots", "4"]),
@@ -36,6 +41,37 @@ def _pump(name: str, stream: IO[bytes], width: int) -> None:
     for raw in iter(stream.readline, b""):
         sys.stdout.write(f"{name:<{width}} | {raw.decode(errors='replace')}")
         sys.stdout.flush()
+
+
+def dev_secrets(data_dir: Path) -> dict[str, str]:
+    """The stack's engine key and admin token: made at random on first start, then kept in the data directory
+    (mode 0600) so a restarted stack still reads the events it signed and its token still works."""
+    path = data_dir / "secrets.json"
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(kept, dict) and kept.get("engine_key") and kept.get("admin_token"):
+            return {"engine_key": str(kept["engine_key"]), "admin_token": str(kept["admin_token"])}
+    except (OSError, ValueError):
+        pass
+    made = {"engine_key": secrets.token_hex(32), "admin_token": f"kbdev_{secrets.token_urlsafe(32)}"}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(made, handle)
+    os.chmod(path, 0o600)
+    return made
+
+
+def job_user_env() -> dict[str, str]:
+    """A dev stack started as root runs its jobs as `nobody`, unless told otherwise: a job is code from whoever
+    could submit it."""
+    if os.geteuid() != 0 or os.environ.get("KAFKABAN_JOB_USER") or os.environ.get("KAFKABAN_ALLOW_ROOT_JOBS"):
+        return {}
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        return {}
+    return {"KAFKABAN_JOB_USER": "nobody"}
 
 
 def default_data_dir() -> Path:
@@ -114,8 +150,13 @@ class DevStack:
             keep = self.broker is None or self.broker.kind == "kafka"
             self.database = start_postgres(self.data_dir / "postgres" if keep else None)
             settings = settings.with_(database_url=self.database.url)
-        settings = settings.with_(api_port=self.port, api_url=f"http://127.0.0.1:{self.port}")
-        env = {**os.environ, **client_env, "KAFKABAN_BOOTSTRAP": settings.bootstrap or "",
+        kept = dev_secrets(self.data_dir)
+        settings = settings.with_(api_port=self.port, api_url=f"http://127.0.0.1:{self.port}",
+                                  engine_key=settings.engine_key or kept["engine_key"],
+                                  admin_token=settings.admin_token or kept["admin_token"])
+        env = {**os.environ, **client_env, **job_user_env(), "KAFKABAN_BOOTSTRAP": settings.bootstrap or "",
+               "KAFKABAN_ENGINE_KEY": settings.engine_key or "", "KAFKABAN_ADMIN_TOKEN": settings.admin_token or "",
+               "KAFKABAN_TOKEN": settings.admin_token or "",
                "KAFKABAN_DATABASE_URL": settings.database_url or "",
                "KAFKABAN_API_PORT": str(self.port), "KAFKABAN_URL": settings.api_url,
                "KAFKABAN_API_HOST": settings.api_host, "KAFKABAN_DEV_STACK": "1",
@@ -130,6 +171,7 @@ class DevStack:
             threading.Thread(target=_pump, args=(name, child.stdout, width), daemon=True).start()
             self.children.append((name, child))
         self.settings = settings
+        remember(settings.api_url, settings.admin_token or "")
         return settings
 
     def wait_ready(self, timeout: float = 90.0) -> None:
@@ -139,7 +181,7 @@ class DevStack:
                 if child.poll() is not None:
                     raise RuntimeError(f"{name} exited with code {child.returncode} while starting")
             with contextlib.suppress(ApiUnreachable, ApiFailure):
-                call(self.settings.api_url, "GET", "/healthz", timeout=2)
+                call(self.settings.api_url, "GET", "/healthz", timeout=2, token=self.settings.admin_token)
                 return
             time.sleep(0.2)
         raise TimeoutError(f"the API did not answer within {timeout:g} s")
@@ -155,6 +197,7 @@ class DevStack:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+        forget(self.settings.api_url)
         if self.broker:
             self.broker.stop()
         if self.database:
@@ -164,10 +207,12 @@ class DevStack:
 
 def submit_example(settings: Settings) -> None:
     source = resources.files("engine").joinpath("examples/hello.yaml").read_bytes()
-    flow = call(settings.api_url, "POST", "/api/v1/flows?name=hello", raw=source, content_type="text/yaml")
+    token = settings.admin_token
+    flow = call(settings.api_url, "POST", "/api/v1/flows?name=hello", raw=source, content_type="text/yaml",
+                token=token)
     # submitted with its definition inline: a projector still catching up must not turn the example into a 404
     answer = call(settings.api_url, "POST", "/api/v1/executions",
-                  {"flow": flow["name"], "definition": source.decode(), "submitter": "dev"})
+                  {"flow": flow["name"], "definition": source.decode()}, token=token)
     print(f"example flow {flow['name']!r} registered and submitted: execution {answer['execution_id']}")
     print(f"  follow it with: KAFKABAN_URL={settings.api_url} kafkaban status {answer['execution_id']}")
 
@@ -199,6 +244,7 @@ def run(settings: Settings, port: int, data_dir: Path | None = None, fresh: bool
         ready.set()
         print(f"kafkaban dev is ready in {time.monotonic() - started:.1f} s")
         print(f"  API:         {settings.api_url}   (OpenAPI: {settings.api_url}/openapi.json)")
+        print(f"  token:       {settings.admin_token}   (the admin's; the CLI of this user finds it by itself)")
         print(f"  bootstrap:   {settings.bootstrap}")
         print(f"  database:    {settings.database_url}")
         print(f"  broker:      {stack.broker.describe() if stack.broker else 'external'}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.processes import die_with_parent  # also imported from here by engine/dev.py
+from engine.processes import die_with_parent
 
 # pgserver asks platformdirs for a runtime directory it never uses, which warns whenever XDG_RUNTIME_DIR is unset
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")

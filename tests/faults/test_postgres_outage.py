@@ -51,9 +51,10 @@ def database(tmp_path: Path) -> Iterator[Database]:
         running.stop()
 
 
-def get(url: str) -> tuple[int, dict[str, str], bytes]:
+def get(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as answer:
             return answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.read()
     except urllib.error.HTTPError as exc:
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
@@ -71,7 +72,7 @@ def test_postgres_stopped_under_load_nothing_is_lost_and_every_answer_says_what_
 
         database.stop()
         # reads: a JSON 503 that says when to come back
-        status, headers, body = get(f"{stack.url}/api/v1/executions/{before[0]}")
+        status, headers, body = get(f"{stack.url}/api/v1/executions/{before[0]}", stack.token)
         assert status == 503 and headers.get("retry-after") == "5", (status, headers, body)
         assert json.loads(body)["error"]["status"] == 503 and "PostgreSQL" in json.loads(body)["error"]["message"]
         assert get(f"{stack.url}/healthz")[0] == 503

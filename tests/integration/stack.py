@@ -28,6 +28,7 @@ class Stack:
         self.port = free_port()
         self.projector_port = free_port()
         self.log_dir = log_dir
+        self.token = f"admin-{uuid.uuid4().hex}"  # the bootstrap admin's: every part and the tests present it
         self.env = {
             **os.environ,
             "KAFKABAN_BOOTSTRAP": bootstrap,
@@ -41,6 +42,11 @@ class Stack:
             "KAFKABAN_URL": f"http://127.0.0.1:{self.port}",  # workers fetch project archives from the API
             "KAFKABAN_PROJECTOR_PORT": str(self.projector_port),
             "PYTHONUNBUFFERED": "1",
+            "KAFKABAN_ADMIN_TOKEN": self.token,
+            "KAFKABAN_TOKEN": self.token,  # workers fetch archives with it; jobs never see it
+            "KAFKABAN_ENGINE_KEY": f"engine-{uuid.uuid4().hex}",
+            "KAFKABAN_ALLOW_ROOT_JOBS": "1",  # CI runs as root; tests of a job user set KAFKABAN_JOB_USER
+            "KAFKABAN_JOB_ENV_ALLOW": "PYTHONPATH",
             # python jobs of the tests import tests.integration.jobs
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             **(extra_env or {}),
@@ -74,7 +80,7 @@ class Stack:
                 if process.poll() is not None:
                     raise RuntimeError(f"{name} exited while starting:\n{self.log(name)}")
             try:
-                call(self.url, "GET", "/healthz", timeout=2)
+                call(self.url, "GET", "/healthz", timeout=2, token=self.token)
                 return
             except Exception:
                 time.sleep(0.2)
@@ -101,7 +107,8 @@ class Stack:
     # -- API --------------------------------------------------------------------------------------------------------
 
     def api(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
-        return call(self.url, method, path, body, **kwargs)
+        """A call as the bootstrap admin, unless ``token`` says otherwise."""
+        return call(self.url, method, path, body, **{"token": self.token, **kwargs})
 
     def register(self, source: str) -> dict[str, Any]:
         return self.api("POST", "/api/v1/flows", raw=source.encode(), content_type="text/yaml")

@@ -48,7 +48,11 @@ def test_api_errors_are_json_with_the_right_status(stack: Stack):
     params = {f"p{i}": "x" * 8 for i in range(100_000)}
     huge = error_of(lambda: stack.api("POST", "/api/v1/executions",
                                       {"definition": "nodes: [{name: a, type: noop}]", "params": params}))
-    assert huge.status == 413 and "fit in one Kafka record" in huge.message, huge.message
+    assert huge.status == 413 and "at most 1,048,576" in huge.message, huge.message
+    # 1,001 params in a body under the limit: the param count is capped too
+    many = error_of(lambda: stack.api("POST", "/api/v1/executions", {
+        "definition": "nodes: [{name: a, type: noop}]", "params": {f"p{i}": "x" for i in range(1001)}}))
+    assert many.status == 413 and "at most 1,000" in many.message, many.message
     assert stack.api("GET", "/api/v1/executions?limit=100")["executions"] == before
     missing = error_of(lambda: stack.api("POST", "/api/v1/executions",
                                          {"definition": "params: {day: null}\nnodes: [{name: a, type: noop}]"}))

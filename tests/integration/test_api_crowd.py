@@ -14,6 +14,10 @@ from tests.integration.stack import Stack
 CLIENTS = [f"127.0.0.{n}" for n in range(2, 8)]  # loopback takes all of 127/8: six client addresses
 
 
+def auth(stack: Stack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.token}"}
+
+
 def connect(stack: Stack, client: str, timeout: float = 30) -> http.client.HTTPConnection:
     url = urlparse(stack.url)
     return http.client.HTTPConnection(url.hostname, url.port, timeout=timeout, source_address=(client, 0))
@@ -21,7 +25,7 @@ def connect(stack: Stack, client: str, timeout: float = 30) -> http.client.HTTPC
 
 def follow(stack: Stack, client: str, path: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     connection = connect(stack, client)
-    connection.request("GET", path)
+    connection.request("GET", path, headers=auth(stack))
     answer = connection.getresponse()
     if answer.status == 200:
         assert answer.read(len(b": following\n\n")) == b": following\n\n"  # the stream has started
@@ -41,7 +45,8 @@ def test_followers_and_waits_do_not_starve_the_api_and_a_client_is_capped(stack:
 
     def wait_once(client: str) -> None:
         connection = connect(stack, client)
-        connection.request("GET", f"/api/v1/executions/{execution_id}?partition=0&min_offset=1000000000")
+        connection.request("GET", f"/api/v1/executions/{execution_id}?partition=0&min_offset=1000000000",
+                           headers=auth(stack))
         waits.append(connection.getresponse().status)
         connection.close()
 
@@ -51,10 +56,10 @@ def test_followers_and_waits_do_not_starve_the_api_and_a_client_is_capped(stack:
     try:
         # with 48 streams and 60 waits open, the API still answers at once
         health = connect(stack, "127.0.0.1", timeout=5)
-        health.request("GET", "/healthz")
+        health.request("GET", "/healthz", headers=auth(stack))
         assert health.getresponse().status == 200
         listing = connect(stack, "127.0.0.1", timeout=5)
-        listing.request("GET", "/api/v1/executions?limit=5")
+        listing.request("GET", "/api/v1/executions?limit=5", headers=auth(stack))
         assert listing.getresponse().status == 200
 
         # one follower more from a client at its cap: 429 with Retry-After

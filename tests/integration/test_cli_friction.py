@@ -68,7 +68,8 @@ def test_cancelling_an_ended_execution_is_a_failure_not_a_usage_error(stack: Sta
 @pytest.mark.parametrize("body", [b"{not json", b'{"flow": "x",}', b"\xff\xfe"])
 def test_malformed_json_is_a_400(stack: Stack, body: bytes) -> None:
     request = urllib.request.Request(stack.url + "/api/v1/executions", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {stack.token}"})
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
     assert info.value.code == 400

@@ -170,7 +170,8 @@ def test_query_api(stack: Stack, finished: str):
     assert [line["seq"] for line in logs["lines"]] == [0, 1]
     workers = stack.api("GET", "/api/v1/workers")["workers"]
     assert any(w["pool"] == "default" and w["alive"] and w["slots"] == 4 for w in workers)
-    with urllib.request.urlopen(stack.url + "/metrics", timeout=10) as response:
+    metrics_request = urllib.request.Request(stack.url + "/metrics", headers={"Authorization": f"Bearer {stack.token}"})
+    with urllib.request.urlopen(metrics_request, timeout=10) as response:
         metrics = response.read().decode()
     assert 'kafkaban_executions{status="SUCCEEDED"}' in metrics
     assert "kafkaban_dispatch_latency_seconds_count" in metrics and "kafkaban_projector_lag{" in metrics
@@ -188,7 +189,8 @@ name: chatty
 nodes: [{name: talk, type: command, config: {command: "for i in 1 2 3; do echo tick $i; sleep 0.3; done"}}]
 """)
     stack.wait_for(execution_id, {"RUNNING", "SUCCEEDED"}, job="talk")
-    request = urllib.request.Request(f"{stack.url}/api/v1/executions/{execution_id}/jobs/talk/logs?follow=true")
+    request = urllib.request.Request(f"{stack.url}/api/v1/executions/{execution_id}/jobs/talk/logs?follow=true",
+                                     headers={"Authorization": f"Bearer {stack.token}"})
     with urllib.request.urlopen(request, timeout=60) as response:
         assert response.headers["Content-Type"].startswith("text/event-stream")
         body = response.read().decode()

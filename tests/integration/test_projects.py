@@ -20,7 +20,8 @@ PROJECTS = Path(__file__).resolve().parents[1] / "azkaban" / "projects"
 
 
 def upload(stack: Stack, name: str, data: bytes) -> dict:
-    return call(stack.url, "POST", f"/api/v1/projects/{name}", raw=data, content_type="application/zip")
+    return call(stack.url, "POST", f"/api/v1/projects/{name}", raw=data, content_type="application/zip",
+                token=stack.token)
 
 
 def refused(stack: Stack, name: str, data: bytes) -> ApiFailure:
@@ -113,8 +114,9 @@ def test_an_invalid_flow_names_its_file(stack: Stack) -> None:
 def test_an_oversized_upload_is_refused_before_it_is_read(stack: Stack) -> None:
     host, port = urllib.parse.urlsplit(stack.url).hostname, urllib.parse.urlsplit(stack.url).port
     with socket.create_connection((host, port), timeout=30) as sock:
-        sock.sendall(b"POST /api/v1/projects/huge HTTP/1.1\r\nHost: x\r\nContent-Type: application/zip\r\n"
-                     b"Content-Length: 300000000\r\n\r\n" + b"PK" + b"\0" * 1000)
+        sock.sendall(f"POST /api/v1/projects/huge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/zip\r\n"
+                     f"Authorization: Bearer {stack.token}\r\nContent-Length: 300000000\r\n\r\n".encode()
+                     + b"PK" + b"\0" * 1000)
         received = b""
         while b"at most" not in received:  # headers and body may come in separate packets
             chunk = sock.recv(65536)

@@ -276,6 +276,11 @@ class Settings:
     def schedules_topic(self) -> str:
         return self.topic("schedules")
 
+    @property
+    def access_topic(self) -> str:
+        return self.topic("access")
+
     def base_topics(self) -> list[str]:
         return [self.executions_topic, self.heartbeats_topic, self.control_topic, self.deadletter_topic,
-                self.logs_topic, self.definitions_topic, self.schedules_topic, self.dispatch_topic("default")]
+                self.logs_topic, self.definitions_topic, self.schedules_topic, self.access_topic,
+                self.dispatch_topic("default")]

@@ -36,6 +36,11 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def without_password(url: str) -> str:
+    """A URL fit to print: its password, if it has one, replaced by ***."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
 def host_of(address: str) -> str:
     """The host of ``host:port``, ``[v6]:port`` or a URL's netloc."""
     address = address.strip().rsplit("@", 1)[-1]
@@ -99,7 +104,8 @@ class Settings:
     """Every setting, with the environment variable it comes from."""
 
     bootstrap: str | None = None  # KAFKABAN_BOOTSTRAP: Kafka bootstrap servers (unset: `kafkaban dev` starts a broker)
-    database_url: str | None = None  # KAFKABAN_DATABASE_URL: PostgreSQL URL (unset: `kafkaban dev` starts one)
+    # KAFKABAN_DATABASE_URL: PostgreSQL URL (unset: `kafkaban dev` starts one); secrets are kept out of repr()
+    database_url: str | None = field(default=None, repr=False)
     database_schema: str = "kafkaban"  # KAFKABAN_DATABASE_SCHEMA: PostgreSQL schema of the views
     topic_prefix: str = "kafkaban"  # KAFKABAN_TOPIC_PREFIX
     schema_registry_url: str | None = None  # KAFKABAN_SCHEMA_REGISTRY_URL: Confluent framing when set
@@ -122,14 +128,17 @@ class Settings:
     kafka_heap: str = "512m"  # KAFKABAN_KAFKA_HEAP: -Xmx of each broker node Kafkaban starts
     # KAFKABAN_ENGINE_KEY: the secret the engine signs its events with; readers trust a producer=engine event only
     # with a valid signature. Unset: a built-in development key, which anyone can use to forge engine events
-    engine_key: str | None = None
+    engine_key: str | None = field(default=None, repr=False)
     keep_workdirs: bool = False  # KAFKABAN_KEEP_WORKDIRS: 1 keeps each attempt's working directory (debugging)
     dev_stack: bool = False  # KAFKABAN_DEV_STACK: set by `kafkaban dev` for its parts (the API then tells the CLI)
     # -- access (README "Security") -------------------------------------------------------------------------------
     auth: str = "on"  # KAFKABAN_AUTH: on, or off (every request is an anonymous admin; loopback only)
-    token: str | None = None  # KAFKABAN_TOKEN: the API token the CLI and the workers present
-    admin_token: str | None = None  # KAFKABAN_ADMIN_TOKEN: a bootstrap token of the built-in `admin` (never stored)
-    session_key: str | None = None  # KAFKABAN_SESSION_KEY: signs browser sessions (unset: random per API process)
+    # KAFKABAN_TOKEN: the API token the CLI and the workers present
+    token: str | None = field(default=None, repr=False)
+    # KAFKABAN_ADMIN_TOKEN: a bootstrap token of the built-in `admin` (never stored)
+    admin_token: str | None = field(default=None, repr=False)
+    # KAFKABAN_SESSION_KEY: signs browser sessions (unset: random per API process)
+    session_key: str | None = field(default=None, repr=False)
     api_hosts: tuple[str, ...] = ()  # KAFKABAN_API_HOSTS: Host names the API answers besides loopback and KAFKABAN_URL
     submit_rate: float = 50.0  # KAFKABAN_SUBMIT_RATE: submissions a second per principal (token bucket refill)
     submit_burst: int = 200  # KAFKABAN_SUBMIT_BURST: submissions a principal may make at once
@@ -279,6 +288,11 @@ class Settings:
     @property
     def access_topic(self) -> str:
         return self.topic("access")
+
+    def worker_topics(self, pool: str) -> list[str]:
+        """What a worker of ``pool`` reads and writes (and nothing else: its ACLs need nothing more)."""
+        return [self.executions_topic, self.heartbeats_topic, self.control_topic, self.logs_topic,
+                self.deadletter_topic, self.dispatch_topic(pool)]
 
     def base_topics(self) -> list[str]:
         return [self.executions_topic, self.heartbeats_topic, self.control_topic, self.deadletter_topic,

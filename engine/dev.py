@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.client import ApiFailure, ApiUnreachable, call
-from engine.config import ConfigError, Settings
+from engine.config import ConfigError, Settings, without_password
 from engine.dev_tokens import forget, remember
 from engine.embedded import EmbeddedPostgres, port_free, start_postgres
 from engine.local_broker import LocalBroker, start_local_broker
@@ -246,7 +246,7 @@ def run(settings: Settings, port: int, data_dir: Path | None = None, fresh: bool
         print(f"  API:         {settings.api_url}   (OpenAPI: {settings.api_url}/openapi.json)")
         print(f"  token:       {settings.admin_token}   (the admin's; the CLI of this user finds it by itself)")
         print(f"  bootstrap:   {settings.bootstrap}")
-        print(f"  database:    {settings.database_url}")
+        print(f"  database:    {without_password(settings.database_url or '')}")
         print(f"  broker:      {stack.broker.describe() if stack.broker else 'external'}")
         print(f"  data:        {stack.data_dir}")
         print("  stop with Ctrl-C")

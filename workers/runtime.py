@@ -113,7 +113,7 @@ class Worker:
 
     def run(self) -> None:
         topic = self.settings.dispatch_topic(self.pool)
-        ensure_topics(self.settings, [*self.settings.base_topics(), topic])
+        ensure_topics(self.settings, self.settings.worker_topics(self.pool))
         consumer = Consumer(consumer_config(
             self.settings, f"{self.settings.topic_prefix}.workers.{self.pool}",
             **{"enable.auto.commit": True, "enable.auto.offset.store": False, "max.poll.interval.ms": 86_400_000},

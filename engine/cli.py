@@ -203,6 +203,10 @@ def _show_status(status: dict[str, Any], as_json: bool) -> None:
         _print_json(status)
         return
     print(f"{status['execution_id']}  {status.get('flow_name', '')}  {status['status']}")
+    if status.get("submitter"):
+        by = status.get("cancel_requested_by")
+        cancelled = f", cancel requested by {by}" if by else ""
+        print(f"  submitted by {status['submitter']}{cancelled}")
     for error in status.get("errors") or []:
         print(f"  error: {error}")
     for job in status.get("jobs", []):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -80,8 +81,15 @@ APPLIERS: dict[str, Applier] = {
 }
 
 
+def _plain_times(payload: dict[str, Any]) -> dict[str, Any]:
+    # fastavro gives timestamp-millis fields as datetimes; the appliers and the stored payload take milliseconds
+    return {key: round(value.timestamp() * 1000) if isinstance(value, dt.datetime) else value
+            for key, value in payload.items()}
+
+
 def write_access(conn: psycopg.Connection, decoded: dict[str, Any], topic: str, partition: int, offset: int) -> None:
     record = plain_record(decoded)
+    record["payload"] = _plain_times(record["payload"])
     stored = conn.execute(
         "INSERT INTO access_events (topic, partition, \"offset\", event_id, type, subject, by_principal, occurred_at,"
         " payload) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING event_id",

@@ -40,6 +40,10 @@ def readable(detail: Any) -> str:
 def _with_dev_stack(settings: Settings) -> Settings:
     """Settings with the broker and database a running `kafkaban dev` names, for what KAFKABAN_BOOTSTRAP and
     KAFKABAN_DATABASE_URL leave unset: the log-reading commands then need only KAFKABAN_URL."""
+    from engine.dev_tokens import stack_for
+
+    # the stack's engine key comes from the file it left for this user, never over HTTP
+    settings = settings.with_(engine_key=settings.engine_key or stack_for(settings.api_url).get("engine_key") or None)
     if settings.bootstrap and settings.database_url:
         return settings
     try:

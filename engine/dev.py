@@ -171,7 +171,7 @@ class DevStack:
             threading.Thread(target=_pump, args=(name, child.stdout, width), daemon=True).start()
             self.children.append((name, child))
         self.settings = settings
-        remember(settings.api_url, settings.admin_token or "")
+        remember(settings.api_url, settings.admin_token or "", settings.engine_key or "")
         return settings
 
     def wait_ready(self, timeout: float = 90.0) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 
+from engine.dev_tokens import runtime_file
 from engine.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,8 @@ class Dev:
 
     def ready(self) -> dict[str, str]:
         self.wait_line(r"kafkaban dev is ready in", 120)
-        return {"bootstrap": self.wait_line(r"bootstrap:\s+(\S+)", 5)[1],
+        return {"token": self.wait_line(r"token:\s+(\S+)", 5)[1],
+                "bootstrap": self.wait_line(r"bootstrap:\s+(\S+)", 5)[1],
                 "database": self.wait_line(r"database:\s+(\S+)", 5)[1],
                 "broker": self.wait_line(r"broker:\s+(.+)", 5)[1]}
 
@@ -101,6 +103,14 @@ def test_dev_runs_on_kafka_keeps_its_data_across_a_restart_and_stops_cleanly(tmp
         found = dev.ready()
         assert found["broker"].startswith("Apache Kafka 4."), found
         print(f"dev ready after {time.monotonic() - dev.started:.1f} s")
+        # its secrets are its own, made on first start and readable by this user only; the CLI of a second shell
+        # finds the token without KAFKABAN_TOKEN, and a wrong one is refused
+        assert "KAFKABAN_TOKEN" not in dev.env
+        assert (data / "secrets.json").stat().st_mode & 0o777 == 0o600
+        assert json.loads((data / "secrets.json").read_text())["admin_token"] == found["token"]
+        assert runtime_file().stat().st_mode & 0o777 == 0o600
+        wrong = dev.cli("executions", env={"KAFKABAN_TOKEN": "kbt_0000000000000000_" + "x" * 43})
+        assert wrong.returncode == 1 and "HTTP 401" in wrong.stderr, wrong.stderr
         example_id = dev.wait_line(r"execution ([0-9a-f-]{36})", 30)[1]
         done = dev.cli("submit", "hello", "-p", "who=tests", "--wait", "--timeout", "60", "--json")
         assert done.returncode == 0, done.stdout + done.stderr + "".join(dev.seen)
@@ -127,7 +137,7 @@ def test_dev_runs_on_kafka_keeps_its_data_across_a_restart_and_stops_cleanly(tmp
     # restarted on the same data directory: every execution and its history are still there
     dev = Dev(port, data)
     try:
-        found = dev.ready()
+        assert dev.ready()["token"] == found["token"]  # the same secrets: its signed events still read
         for execution_id in (example_id, submitted["execution_id"]):
             status = dev.cli("status", execution_id, "--json")
             assert status.returncode == 0, status.stdout + status.stderr

@@ -60,7 +60,7 @@ def history_from_kafka(settings: Settings, execution_id: str) -> list[LoggedEven
         if record_key != key:
             continue
         try:
-            event = admit(record_key, value, headers, settings.signing_key(), settings.schema_registry_url)
+            event = admit(record_key, value, headers, settings.require_signing_key(), settings.schema_registry_url)
         except Refused:
             continue
         if event.execution_id == execution_id:

@@ -36,7 +36,7 @@ class Projector:
         self.stopping = threading.Event()
         self.writer = ExecutionWriter()
         self.schedule_writer = ScheduleWriter()
-        self.signing_key = settings.signing_key()
+        self.signing_key = settings.require_signing_key()
         self.topics = [settings.executions_topic, settings.definitions_topic, settings.deadletter_topic,
                        settings.logs_topic, settings.heartbeats_topic, settings.schedules_topic,
                        settings.access_topic]

@@ -58,7 +58,7 @@ def verify(settings: Settings, progress: Progress | None = None, max_lag: int = 
     highs = high_watermarks(settings, topic)
     report.lag = sum(max(high - positions.get(partition, 0), 0) for partition, high in highs.items())
     states: dict[str, ExecutionState | None] = {}
-    signing_key = settings.signing_key()
+    signing_key = settings.require_signing_key()
     last = 0.0
     for partition in partitions_of(settings, topic):
         for _, key, value, headers in read_records(settings, topic, partition, end=positions.get(partition, 0)):

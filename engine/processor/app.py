@@ -52,6 +52,7 @@ def app_id(settings: Settings) -> str:
 
 def create_app(settings: Settings) -> faust.App:
     bootstrap = settings.require_bootstrap()
+    signing_key = settings.require_signing_key()  # before anything connects: a public key refuses to start
     use_fetch_wait(settings.fetch_wait_ms)
     use_idempotent_producer(settings.idempotent_producers)
     ensure_topics(settings, settings.base_topics())
@@ -94,8 +95,6 @@ def create_app(settings: Settings) -> faust.App:
 
     pools: dict[str, faust.TopicT] = {}
     registry = settings.schema_registry_url
-    # refuses the public development key unless the broker is on this machine
-    signing_key = settings.require_signing_key()
     if settings.engine_key is None:
         log.warning("KAFKABAN_ENGINE_KEY is not set: engine events are signed with the public development key, so "
                     "anyone who can write to %s can forge them", settings.executions_topic)

@@ -156,7 +156,8 @@ def ensure_topics(settings: Settings, topics: Iterable[str], timeout: float = 30
                 code = exc.args[0].code() if exc.args and isinstance(exc.args[0], KafkaError) else None
                 if code in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED):
                     log.warning("topic %s is not visible to this principal and it may not create it: it must be "
-                                "created by the operator, with ACLs for this part (docs/secured-kafka.md)", topic)
+                                "created by the operator, with ACLs for this part (README: Running against a secured "
+                                "Kafka)", topic)
                     wanted.discard(topic)
                 elif "TOPIC_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
                     raise

@@ -1,4 +1,4 @@
-"""The Kafka ACLs each Kafkaban part needs on a cluster that enforces them (docs/secured-kafka.md).
+"""The Kafka ACLs each Kafkaban part needs on a cluster that enforces them (README, "Running against a secured Kafka").
 
 Each function gives the ACL bindings of one part's principal (``User:<name>``), for confluent-kafka's
 ``AdminClient.create_acls``. ``python -m engine.kafka_acls worker --pool gpu --principal User:worker-gpu`` prints

@@ -81,23 +81,28 @@ MAX_EXPANDED_NODES = 200_000
 
 
 def expanded_nodes(root: yaml.Node | None) -> int:
-    """How many nodes the document has once every alias is expanded, computed without expanding (memoized per
-    node; stops counting past MAX_EXPANDED_NODES)."""
+    """How many nodes the document has once every alias is expanded, computed without expanding: each node is
+    counted once, after its children (iterative post-order, memoized per node, capped past MAX_EXPANDED_NODES).
+    An alias of an enclosing node (a cycle) expands without end: it counts as past the limit."""
+    if root is None:
+        return 0
+    past = MAX_EXPANDED_NODES + 1
     sizes: dict[int, int] = {}
-    order: list[yaml.Node] = []
-    stack: list[yaml.Node] = [root] if root is not None else []
-    while stack:  # children before parents, iteratively: the depth was bounded before, but the width is not
-        node = stack.pop()
-        if id(node) in sizes:
-            continue
-        sizes[id(node)] = -1
-        order.append(node)
-        stack.extend(_children(node))
-    total = 0
-    for node in reversed(order):
-        total = 1 + sum(sizes[id(child)] for child in _children(node))
-        sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
-    return sizes[id(root)] if root is not None else 0
+    open_nodes: set[int] = set()  # expanding now: the node's entries above its "done" mark are its descendants
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_nodes.discard(key)
+            sizes[key] = min(1 + sum(sizes[id(child)] for child in _children(node)), past)
+        elif key in open_nodes:
+            return past
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    return sizes[id(root)]
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -75,23 +75,19 @@ def test_the_job_bomb_is_2_kb_standing_for_a_million_jobs():
     assert jobs_in(yaml.safe_load(text)["nodes"]) == 1_000_000
 
 
-# Bug (engine/domain/loader.py expanded_nodes): children are summed in reversed DFS pre-order, which is not a
-# topological order of a DAG. A shared list first reached through a later sibling is still unsized (-1) when an
-# earlier sibling is summed, so the count falls far short: the job bomb passes as small, and check_flow then
-# expands a million jobs (about a minute) before refusing it by its job count. The guard below fails fast instead.
-SHARED_CHILD_BUG = "expanded_nodes undercounts a shared node first reached through a later sibling"
+# A first version summed children in reversed DFS pre-order, which is not a topological order of a DAG: a shared
+# list first reached through a later sibling was still unsized, the job bomb counted as small, and check_flow then
+# expanded a million jobs (about a minute) before refusing it by its job count. The guards below fail fast instead.
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SHARED_CHILD_BUG)
 def test_the_job_bomb_counts_past_the_limit():
     size = expanded_nodes(yaml.compose(job_bomb()))  # a name, so a failure does not print the node graph
     assert size > MAX_EXPANDED_NODES
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SHARED_CHILD_BUG)
 def test_the_job_bomb_is_refused_by_its_expanded_size():
     text = job_bomb()
-    # guard: with the counting bug, check_flow would expand the million jobs; fail here rather than wait
+    # guard: were the count wrong, check_flow would expand the million jobs; fail here rather than wait
     size = expanded_nodes(yaml.compose(text))
     assert size > MAX_EXPANDED_NODES
     spec, problems = check_flow(text)
@@ -105,10 +101,9 @@ def test_the_job_bomb_is_refused_by_its_expanded_size():
     "{a: 1, b: [2, 3]}",
     "a: &x [1, 2]\nb: *x\nc: *x\n",
     "[&x [1, 2], *x]",
-    pytest.param("[&x {k: v}, [*x, *x], {y: *x}]", marks=pytest.mark.xfail(strict=True, reason=SHARED_CHILD_BUG)),
-    pytest.param("[[&x [1, 2]], *x]", marks=pytest.mark.xfail(strict=True, reason=SHARED_CHILD_BUG)),
-    pytest.param("[{n: &x [1, 2, 3]}, {n: *x}, {n: *x}]",
-                 marks=pytest.mark.xfail(strict=True, reason=SHARED_CHILD_BUG)),
+    "[&x {k: v}, [*x, *x], {y: *x}]",
+    "[[&x [1, 2]], *x]",
+    "[{n: &x [1, 2, 3]}, {n: *x}, {n: *x}]",
 ], ids=repr)
 def test_expanded_nodes_is_the_size_of_the_document_with_aliases_expanded(text):
     size = expanded_nodes(yaml.compose(text))
@@ -168,19 +163,15 @@ def test_the_example_flow_is_accepted():
 
 # An anchor may be aliased inside itself (PyYAML composes a cycle): 10 embedded flows each naming the very list
 # they are in stand for 10^8 jobs down to the nesting limit, in about 200 bytes. A cycle expands without end, so
-# it must count as past the limit; expanded_nodes's placeholder makes it count as small, and check_flow then runs
-# for minutes.
+# it must count as past the limit (the first version counted it as small, and check_flow then ran for minutes).
 RECURSIVE = "name: loop\nnodes: &n [" + ", ".join(f"{{name: {c}, type: flow, nodes: *n}}" for c in "abcdefghij") + "]\n"
-CYCLE_BUG = "expanded_nodes does not treat an alias of an enclosing node (a cycle) as unbounded"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=CYCLE_BUG)
 def test_a_self_referencing_node_list_counts_past_the_limit():
     size = expanded_nodes(yaml.compose(RECURSIVE))
     assert size > MAX_EXPANDED_NODES
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=CYCLE_BUG)
 def test_a_self_referencing_node_list_is_refused_by_its_expanded_size():
     # guard, as for the job bomb: fail here rather than let check_flow expand 10^8 jobs
     size = expanded_nodes(yaml.compose(RECURSIVE))

@@ -253,7 +253,8 @@ def _history(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     for event in events:
         payload = event["payload"]
-        detail = " ".join(f"{k}={payload[k]}" for k in ("job", "attempt", "worker_id", "error", "reason")
+        detail = " ".join(f"{k}={payload[k]}" for k in ("job", "attempt", "worker_id", "error", "reason", "submitter",
+                                                         "requested_by")
                           if payload.get(k) not in (None, ""))
         print(f"{event['partition']}:{event['offset']:<8} {event['occurred_at']}  {event['producer']:<8} "
               f"{event['type']:<20} {detail}".rstrip())

@@ -48,6 +48,6 @@ class SessionSigner:
         try:
             data = json.loads(base64.urlsafe_b64decode(body.encode()))
             session = Session(str(data["u"]), int(data["o"]), int(data["e"]), str(data["c"]))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
             return None
         return session if session.expires_at > now_ms else None

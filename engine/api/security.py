@@ -7,12 +7,13 @@ none: access is denied by default, not granted by forgetting."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.access.permissions import Permission, Principal
@@ -71,6 +72,16 @@ async def authenticate(request: Request) -> Principal:
         return principal
     raise Unauthenticated("authentication required: give `Authorization: Bearer <token>` (kafkaban token create) "
                           "or log in")
+
+
+def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every APIRoute an app serves. Newer FastAPI keeps an included router as one entry of ``app.routes`` (its
+    routes under ``original_router``) instead of copying its routes in, so the walk goes into those too."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from api_routes(route.original_router.routes)
 
 
 def rule_of(route: APIRoute) -> list[Rule]:

@@ -15,7 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine.api.errors import ERROR_RESPONSES
 from engine.api.routes import access, executions, flows, history, operations, projects, schedules
 from engine.api.routes.executions import MAX_FOLLOWERS_PER_CLIENT, RETRY_AFTER_S, NulInName
 from engine.api.security import BodyTooLarge, RequestGuard, allowed_hosts, loopback_only, rule_of
@@ -74,7 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.followers = FollowerLimit(MAX_FOLLOWERS_PER_CLIENT)
     app.state.watermarks = operations.Watermarks(settings)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)  # the document says what the handlers below answer
     unguarded = [f"{sorted(r.methods)} {r.path}" for r in app.routes
                  if isinstance(r, APIRoute) and len(rule_of(r)) != 1]
     if unguarded:  # deny by default: a route nobody gave a rule does not get served
@@ -97,6 +99,11 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
         return error(413, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own (a body it cannot parse is a 400): in the API's error shape like every other
+        return error(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc: Exception) -> JSONResponse:

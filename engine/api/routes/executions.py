@@ -64,7 +64,8 @@ class CancelRequest(BaseModel):
     requested_by: str | None = Field(None, description="Ignored: the canceller is the authenticated principal")
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses={200: {"description": "An idempotency key seen before: the execution "
+                                                                  "it started, with `duplicate: true`"}})
 async def submit(principal: Caller, service: ExecutionsService, request: SubmitRequest) -> Any:
     """Run a flow: EXECUTE on its project (registered flows: the default project); an inline definition needs
     the RUN_INLINE role. The submitter recorded is the caller."""

@@ -14,13 +14,12 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.api.errors import ERROR_RESPONSES
 from engine.api.routes import access, executions, flows, history, operations, projects, schedules
 from engine.api.routes.executions import MAX_FOLLOWERS_PER_CLIENT, RETRY_AFTER_S, NulInName
-from engine.api.security import BodyTooLarge, RequestGuard, allowed_hosts, loopback_only, rule_of
+from engine.api.security import BodyTooLarge, RequestGuard, allowed_hosts, api_routes, loopback_only, rule_of
 from engine.api.waiting import FollowerLimit, ProjectedPositions
 from engine.config import ConfigError, Settings
 from engine.projects.archive import MAX_ARCHIVE_BYTES
@@ -77,9 +76,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.watermarks = operations.Watermarks(settings)
     for router in ROUTERS:
         app.include_router(router, responses=ERROR_RESPONSES)  # the document says what the handlers below answer
-    unguarded = [f"{sorted(r.methods)} {r.path}" for r in app.routes
-                 if isinstance(r, APIRoute) and len(rule_of(r)) != 1]
-    if unguarded:  # deny by default: a route nobody gave a rule does not get served
+    served = list(api_routes(app.routes))
+    unguarded = [f"{sorted(r.methods)} {r.path}" for r in served if len(rule_of(r)) != 1]
+    if not served or unguarded:  # deny by default: a route nobody gave a rule does not get served
         raise ConfigError(f"routes without exactly one access rule: {', '.join(unguarded)}")
 
     @app.middleware("http")

@@ -295,14 +295,16 @@ def _replay_verify(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_database()
     report = verify(settings, None if args.json else _progress("verifying"), max_lag=args.max_lag)
     if args.json:
-        _print_json({"ok": report.ok, "events": report.events, "refused": report.refused, "lag": report.lag,
+        _print_json({"ok": report.ok, "events": report.events, "refused": report.refused,
+                     "misplaced": report.misplaced, "lag": report.lag,
                      "max_lag": report.max_lag,
                      "executions": report.executions, "mismatches": report.mismatches,
                      "seconds": round(report.seconds, 3)})
     else:
         _end_progress()
         rate = report.events / report.seconds if report.seconds else 0.0
-        print(f"{report.events:,} events folded ({report.refused} refused: undecodable, forged or misplaced), "
+        print(f"{report.events:,} records read ({report.refused} refused: undecodable or forged; "
+              f"{report.misplaced} on another partition than their key's, folded from the engine's copy), "
               f"{report.executions:,} "
               f"executions compared in {report.seconds:.2f} s ({rate:,.0f} events/s): "
               f"{len(report.mismatches)} mismatch{'es' if len(report.mismatches) != 1 else ''}")

@@ -14,9 +14,11 @@ import psycopg
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from engine.codec import DecodeError, codec
-from engine.codec.admission import Refused, admit, admit_schedule
+from engine.codec.admission import Misplaced, Refused, admit, admit_schedule
+from engine.codec.partitioning import Placement
 from engine.config import Settings
 from engine.kafka import consumer_config, ensure_topics
+from engine.processor.replay import partitions_of
 from projections.access_writer import write_access
 from projections.db import connect, migrate
 from projections.health import ProjectorHealth
@@ -47,6 +49,14 @@ class Projector:
         self.conn: psycopg.Connection | None = None
         self.resync = False  # go back to the stored positions before reading on
         self.health = ProjectorHealth()
+        self._partition_counts: dict[str, int] = {}
+
+    def placement(self, topic: str, partition: int) -> Placement:
+        """Where a record was read, against its topic's partition count (looked up once: keyed topics never grow,
+        as every key would move)."""
+        if topic not in self._partition_counts:
+            self._partition_counts[topic] = len(partitions_of(self.settings, topic))
+        return Placement(partition, self._partition_counts[topic])
 
     def stored_offsets(self, conn: psycopg.Connection) -> dict[tuple[str, int], int]:
         rows = conn.execute("SELECT topic, partition, next_offset FROM projector_offsets").fetchall()
@@ -150,6 +160,7 @@ class Projector:
                 if key in self.committed and stored.get(key, 0) != self.committed[key]:
                     seeks[key] = stored.get(key, 0)
             executions: list[tuple[Any, str, int, int]] = []
+            misplaced: dict[tuple[str, str], tuple[int, int, int]] = {}  # (topic, producer): count, partition, offset
             for message in messages:
                 key = (message.topic(), message.partition())
                 if key in seeks:
@@ -160,7 +171,9 @@ class Projector:
                 if key[0] == self.settings.executions_topic:
                     try:
                         event = admit(message.key(), message.value(), message.headers(), self.signing_key,
-                                      self.settings.schema_registry_url)
+                                      self.settings.schema_registry_url, self.placement(*key))
+                    except Misplaced as exc:  # folded from the copy the engine forwards to its key's partition
+                        count_misplaced(misplaced, key, exc, message.offset())
                     except Refused:
                         pass  # the engine dead-letters it; the deadletters view shows it
                     else:
@@ -168,7 +181,10 @@ class Projector:
                 elif key[0] == self.settings.schedules_topic:
                     try:
                         schedule_event = admit_schedule(message.key(), message.value(), message.headers(),
-                                                        self.signing_key, self.settings.schema_registry_url)
+                                                        self.signing_key, self.settings.schema_registry_url,
+                                                        self.placement(*key))
+                    except Misplaced as exc:
+                        count_misplaced(misplaced, key, exc, message.offset())
                     except Refused:
                         pass  # dead-lettered by the engine, as for executions
                     else:
@@ -177,6 +193,7 @@ class Projector:
                     self._apply_one(conn, message)
                 positions[key] = message.offset() + 1
             self.writer.write_batch(conn, executions)
+            write_misplaced(conn, misplaced)
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO projector_offsets (topic, partition, next_offset) VALUES (%s, %s, %s) "
@@ -241,3 +258,22 @@ def run(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     projector.run()
+
+
+def count_misplaced(counts: dict[tuple[str, str], tuple[int, int, int]], where: tuple[str, int], exc: Misplaced,
+                    offset: int) -> None:
+    topic, partition = where
+    seen = counts.get((topic, exc.event.producer), (0, 0, 0))[0]
+    counts[(topic, exc.event.producer)] = (seen + 1, partition, offset)
+
+
+def write_misplaced(conn: psycopg.Connection, counts: dict[tuple[str, str], tuple[int, int, int]]) -> None:
+    if not counts:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO misplaced_records (topic, producer, records, last_partition, last_offset) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (topic, producer) DO UPDATE SET "
+            "records = misplaced_records.records + EXCLUDED.records, last_partition = EXCLUDED.last_partition, "
+            "last_offset = EXCLUDED.last_offset, last_seen_at = now()",
+            [(topic, producer, n, partition, offset) for (topic, producer), (n, partition, offset) in counts.items()])

@@ -172,6 +172,12 @@ def projector_positions(conn: psycopg.Connection) -> list[tuple[str, int, int]]:
     return [tuple(r) for r in conn.execute("SELECT topic, partition, next_offset FROM projector_offsets")]
 
 
+def misplaced_counts(conn: psycopg.Connection) -> list[tuple[str, str, int]]:
+    """(topic, producer, records) of the records found on another partition than their key's."""
+    return [tuple(r) for r in conn.execute(
+        "SELECT topic, producer, records FROM misplaced_records ORDER BY topic, producer")]
+
+
 def get_execution(conn: psycopg.Connection, execution_id: str) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute("SELECT * FROM executions WHERE execution_id = %s", (execution_id,)).fetchone()

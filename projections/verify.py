@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.codec.admission import Refused, admit
+from engine.codec.admission import Misplaced, Refused, admit
+from engine.codec.partitioning import Placement
 from engine.config import VERIFY_MAX_LAG as DEFAULT_MAX_LAG
 from engine.config import Settings
 from engine.domain.evolve import evolve
@@ -26,6 +27,7 @@ Progress = Callable[[int, int, float], None]
 class VerifyReport:
     events: int = 0
     refused: int = 0  # records no reader folds (the engine dead-letters them)
+    misplaced: int = 0  # records on another partition than their key's: folded from the copy the engine forwards
     executions: int = 0
     mismatches: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -60,11 +62,16 @@ def verify(settings: Settings, progress: Progress | None = None, max_lag: int = 
     states: dict[str, ExecutionState | None] = {}
     signing_key = settings.require_signing_key()
     last = 0.0
-    for partition in partitions_of(settings, topic):
+    partitions = partitions_of(settings, topic)
+    for partition in partitions:
+        at = Placement(partition, len(partitions))
         for _, key, value, headers in read_records(settings, topic, partition, end=positions.get(partition, 0)):
             report.events += 1
             try:
-                event = admit(key, value, headers, signing_key, settings.schema_registry_url)
+                event = admit(key, value, headers, signing_key, settings.schema_registry_url, at)
+            except Misplaced:
+                report.misplaced += 1
+                continue
             except Refused:
                 report.refused += 1
                 continue

@@ -5,6 +5,11 @@ A record is refused when it does not decode, when its key is not its execution i
 the engine without the engine's signature (an HMAC of its bytes under KAFKABAN_ENGINE_KEY, in a header only the
 engine sets), or when another producer writes what only the engine decides. The engine dead-letters refused
 records with the reason; every other reader skips them.
+
+A record that is an event but sits on another partition than its key's (a producer with another partitioner than
+murmur2, or an explicit partition) is Misplaced: it is folded nowhere where it lies, since an execution's order is
+its own partition's order. The engine forwards it, the same bytes and headers, to its key's partition, where every
+reader folds the copy like any other record.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from engine.codec.errors import DecodeError
+from engine.codec.partitioning import Placement, partition_for
 from engine.codec.records import decode_event
 from engine.codec.schedule_records import decode_schedule_event
 from engine.domain import events as ev
@@ -29,6 +35,15 @@ class Refused(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Misplaced(Refused):
+    """An admitted event read on another partition than its key's: the engine forwards it to ``home``."""
+
+    def __init__(self, event: ev.Event | se.ScheduleEvent, entity: str, partition: int, home: int) -> None:
+        super().__init__(f"{event.type} {event.event_id} of {entity} is on partition {partition}, its key's "
+                         f"partition is {home}: its producer does not partition by murmur2")
+        self.event, self.entity, self.partition, self.home = event, entity, partition, home
 
 
 def engine_mac(value: bytes, key: bytes) -> bytes:
@@ -49,19 +64,32 @@ def header(headers: Headers, name: str) -> bytes | None:
 
 
 def admit(key: bytes | None, value: bytes | None, headers: Headers, signing_key: bytes,
-          registry_url: str | None = None) -> ev.Event:
-    """The event a record of the executions topic holds, or Refused with the reason it is not one."""
+          registry_url: str | None = None, at: Placement | None = None) -> ev.Event:
+    """The event a record of the executions topic holds, or Refused with the reason it is not one (Misplaced when
+    it is one but ``at`` is not its key's partition). Every reader of a partition passes ``at``."""
     event = _decoded(decode_event, value, registry_url)
     _check(event, event.execution_id, "execution_id", key, value, headers, signing_key, ev.DECIDED_BY_ENGINE)
+    _placed(event, event.execution_id, at)
     return event
 
 
 def admit_schedule(key: bytes | None, value: bytes | None, headers: Headers, signing_key: bytes,
-                   registry_url: str | None = None) -> se.ScheduleEvent:
+                   registry_url: str | None = None, at: Placement | None = None) -> se.ScheduleEvent:
     """The schedule event a record of the schedules topic holds, or Refused: the same rule as for executions."""
     event = _decoded(decode_schedule_event, value, registry_url)
     _check(event, event.schedule_id, "schedule_id", key, value, headers, signing_key, se.DECIDED_BY_ENGINE)
+    _placed(event, event.schedule_id, at)
     return event
+
+
+def home_partition(entity: str, partitions: int) -> int:
+    """The partition every event of an execution (or a schedule) is folded from: its id's, by murmur2."""
+    return partition_for(entity.encode(), partitions)
+
+
+def _placed(event: ev.Event | se.ScheduleEvent, entity: str, at: Placement | None) -> None:
+    if at is not None and (home := home_partition(entity, at.partitions)) != at.partition:
+        raise Misplaced(event, entity, at.partition, home)
 
 
 T = TypeVar("T")

@@ -22,6 +22,7 @@ import faust
 from engine.clock import now_ms
 from engine.codec import DecodeError, codec, encode_event
 from engine.codec.admission import Refused, admit, signed
+from engine.codec.partitioning import Placement
 from engine.codec.records import dispatch_to_record, kill_to_record
 from engine.config import Settings
 from engine.domain import events as ev
@@ -34,7 +35,7 @@ from engine.processor.intake import EXIT_UNWRITTEN, Intake
 from engine.processor.outbox import Send, engine_send_all
 from engine.processor.own_records import OwnRecords
 from engine.processor.partitions import PartitionOwner, Then
-from engine.processor.replay import dead_lettered, read_records
+from engine.processor.replay import dead_lettered, partitions_of, read_records
 from engine.processor.schedules import run_ended_event, wire_schedules
 
 log = logging.getLogger("kafkaban.engine")
@@ -56,6 +57,8 @@ def create_app(settings: Settings) -> faust.App:
     use_fetch_wait(settings.fetch_wait_ms)
     use_idempotent_producer(settings.idempotent_producers)
     ensure_topics(settings, settings.base_topics())
+    # a key's partition depends on the topic's partition count: the one the topic has, whatever was configured
+    partition_count = len(partitions_of(settings, settings.executions_topic))
     # faust keeps a data directory even for memory stores, by default "<app id>-data" in the current directory:
     # the engine's state lives in Kafka, so a temporary one will do
     datadir = tempfile.mkdtemp(prefix="kafkaban-engine-")
@@ -130,13 +133,18 @@ def create_app(settings: Settings) -> faust.App:
         headers = dead_letter_headers(reason, message.topic, message.partition, message.offset)
         return (deadletter, message.key, message.value, headers)
 
-    intake = Intake(core, signing_key, registry)
+    intake = Intake(core, signing_key, partition_count, registry)
     schedule_edge = wire_schedules(app, settings, executions, send_all, dead_letter, signing_key)
 
     def handle(message: Any) -> tuple[list[Send], list[Command]]:
         taken = intake.take(message.key, message.value, message.headers, message.partition, now_ms())
         if taken.dead_letter is not None:
             return [dead_letter(message, taken.dead_letter)], []
+        if taken.forward is not None:
+            # the same bytes and headers, keyed by the execution id: the engine's producers partition by murmur2,
+            # so the copy lands on the partition every reader folds the execution from
+            forward = taken.forward
+            return [(executions, forward.key, forward.value, forward.headers)], []
         own.remember(message.partition, (e.event_id for e in taken.events))
         return [signed_event(e) for e in taken.events], taken.commands
 
@@ -226,16 +234,18 @@ def rebuild(settings: Settings, partitions: list[int], offsets: dict[int, int]) 
     started = time.monotonic()
     refused = dead_lettered(settings, topic)
     key = settings.require_signing_key()
+    count = len(partitions_of(settings, topic))
     for partition in partitions:
         for offset, record_key, value, headers in read_records(settings, topic, partition,
                                                                end=offsets.get(partition, 0)):
             if (partition, offset) in refused:
                 continue
             try:
-                rebuilt.fold_only(admit(record_key, value, headers, key, settings.schema_registry_url), partition,
-                                  now)
+                event = admit(record_key, value, headers, key, settings.schema_registry_url,
+                              Placement(partition, count))
             except Refused:
-                continue  # it went to the dead-letter topic when it was first read
+                continue  # dead-lettered when it was first read, or (misplaced) forwarded and folded from the copy
+            rebuilt.fold_only(event, partition, now)
             total += 1
     log.info("rebuilt partitions %s of %s from %d events in %.1f s (committed offsets %s)", partitions, topic,
              total, time.monotonic() - started, offsets)

@@ -20,7 +20,8 @@ import faust
 
 from engine.clock import iso_from_ms, now_ms
 from engine.codec import encode_event
-from engine.codec.admission import Refused, admit_schedule, signed
+from engine.codec.admission import Misplaced, Refused, admit_schedule, signed
+from engine.codec.partitioning import Placement
 from engine.codec.schedule_records import encode_schedule_event
 from engine.config import Settings
 from engine.domain import events as ev
@@ -31,11 +32,11 @@ from engine.domain.schedule.commands import ScheduleCommand, StartExecution, Sto
 from engine.kafka import fits_in_a_record
 from engine.processor.catalog import CatalogReader, Resolved
 from engine.processor.dependency_watch import DependencyWatch
-from engine.processor.intake import EXIT_UNWRITTEN, MAX_REASON
+from engine.processor.intake import EXIT_UNWRITTEN, MAX_REASON, forward, warn_once
 from engine.processor.outbox import Send, SendAll
 from engine.processor.own_records import OwnRecords
 from engine.processor.partitions import PartitionOwner, Then
-from engine.processor.replay import dead_lettered, read_records
+from engine.processor.replay import dead_lettered, partitions_of, read_records
 from engine.processor.schedule_core import ScheduleCore, ScheduleOutput
 from engine.processor.written_ticks import WrittenTicks
 
@@ -154,6 +155,8 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
     registry = settings.schema_registry_url
     owner: PartitionOwner[ScheduleCore] = PartitionOwner(app, settings.schedules_topic)
     gate = owner.gate
+    partition_count = len(partitions_of(settings, settings.schedules_topic))  # a key's partition depends on it
+    warned: set[str] = set()
 
     def adopt(rebuilt: ScheduleCore, partitions: set[int]) -> Then:
         core.adopt(rebuilt, partitions)
@@ -174,8 +177,13 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
         if own.read_back(message.partition, message.headers):
             return [], []
         try:
-            event = admit_schedule(message.key, message.value, message.headers, signing_key, registry)
+            event = admit_schedule(message.key, message.value, message.headers, signing_key, registry,
+                                   Placement(message.partition, partition_count))
             output = core.handle(event, message.partition)
+        except Misplaced as exc:  # written again keyed by the schedule id: it lands where it is folded
+            warn_once(warned, exc)
+            copy = forward(exc, message.value, message.headers)
+            return [(schedules, copy.key, copy.value, copy.headers)], []
         except Refused as exc:
             return [dead_letter(message, exc.reason)], []
         except Exception as exc:  # a bug meeting an input: this record is set aside with the reason
@@ -274,16 +282,18 @@ def rebuild_schedules(settings: Settings, partitions: list[int], offsets: dict[i
     refused = dead_lettered(settings, topic)
     key = settings.signing_key()
     started, total = time.monotonic(), 0
+    count = len(partitions_of(settings, topic))
     for partition in partitions:
         for offset, record_key, value, headers in read_records(settings, topic, partition,
                                                                end=offsets.get(partition, 0)):
             if (partition, offset) in refused:
                 continue
             try:
-                rebuilt.fold_only(admit_schedule(record_key, value, headers, key, settings.schema_registry_url),
-                                  partition)
+                event = admit_schedule(record_key, value, headers, key, settings.schema_registry_url,
+                                       Placement(partition, count))
             except Refused:
-                continue
+                continue  # dead-lettered when first read, or (misplaced) forwarded and folded from the copy
+            rebuilt.fold_only(event, partition)
             total += 1
     log.info("rebuilt partitions %s of %s from %d events in %.1f s", partitions, topic, total,
              time.monotonic() - started)

@@ -28,6 +28,7 @@ from engine.client import ApiFailure, ApiUnreachable
 from engine.clock import now_ms
 from engine.codec import encode_event
 from engine.codec.admission import Refused, admit
+from engine.codec.partitioning import Placement
 from engine.domain import events as ev
 from engine.domain.evolve import evolve
 from engine.domain.loader import load_flow
@@ -201,14 +202,16 @@ class Run:
         settings = self.stack.settings
         consumer = Consumer(consumer_config(settings, f"harness-{uuid.uuid4()}", **{"enable.auto.commit": False}))
         topic = settings.executions_topic
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions_of(settings, topic)])
+        partitions = partitions_of(settings, topic)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         key = settings.signing_key()
         while not self.stopping.is_set():
             message = consumer.poll(0.2)
             if message is None or message.error() is not None:
                 continue
             try:
-                event = admit(message.key(), message.value(), message.headers(), key)
+                event = admit(message.key(), message.value(), message.headers(), key,
+                              at=Placement(message.partition(), len(partitions)))
             except Refused:
                 continue
             if isinstance(event.payload, ev.ENDING_EVENTS):
@@ -317,12 +320,13 @@ class Run:
         states: dict[str, ExecutionState | None] = {}
         endings: dict[str, set[str]] = defaultdict(set)  # distinct ending events (a re-read record is one)
         highs = high_watermarks(settings, topic)
-        for partition in partitions_of(settings, topic):
+        partitions = partitions_of(settings, topic)
+        for partition in partitions:
             read = refused = 0
             for _offset, record_key, value, headers in read_records(settings, topic, partition):
                 read += 1
                 try:
-                    event = admit(record_key, value, headers, key)
+                    event = admit(record_key, value, headers, key, at=Placement(partition, len(partitions)))
                 except Refused:
                     refused += 1
                     continue

@@ -16,8 +16,9 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from engine.audit import history_from_kafka, partition_for
+from engine.audit import history_from_kafka
 from engine.client import ApiFailure
+from engine.codec.partitioning import partition_for
 from engine.kafka import consumer_config, ensure_topics, producer_config
 from engine.processor.replay import read_records
 from projections.rebuild import replay_into

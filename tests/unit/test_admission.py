@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import pytest
 
 from engine.codec import encode_event
-from engine.codec.admission import ENGINE_MAC_HEADER, Refused, admit, signed
+from engine.codec.admission import ENGINE_MAC_HEADER, Misplaced, Refused, admit, admit_schedule, home_partition, signed
+from engine.codec.partitioning import Placement
 from engine.domain import events as ev
 from engine.domain.loader import load_flow
+from engine.domain.schedule import events as se
 from engine.processor.core import EngineCore
 from engine.processor.intake import Intake
 
@@ -74,7 +77,7 @@ class RaisingCore(EngineCore):
 
 
 def test_a_record_that_makes_the_engine_raise_is_set_aside_and_the_batch_goes_on():
-    intake = Intake(RaisingCore(), KEY)
+    intake = Intake(RaisingCore(), KEY, partitions=1)
     records = [encode_event(submission(f"ex-{i}")) for i in range(3)]
     records.insert(1, encode_event(submission("poison")))
     taken = [intake.take(None, value, None, 0, 1_700_000_000_000) for value in records]
@@ -88,10 +91,76 @@ def test_a_record_that_makes_the_engine_raise_is_set_aside_and_the_batch_goes_on
 
 
 def test_a_forged_engine_event_goes_to_the_dead_letters_and_changes_nothing():
-    intake = Intake(EngineCore(), KEY)
+    intake = Intake(EngineCore(), KEY, partitions=1)
     intake.take(None, encode_event(submission()), None, 0, 1)
     before = intake.core.states[uid("ex-1")]
     forged = encode_event(event(ev.ExecutionSucceeded(), "engine", causation="made-up"))
     taken = intake.take(uid("ex-1").encode(), forged, None, 0, 2)
     assert taken.dead_letter and "not signed by the engine" in taken.dead_letter
     assert intake.core.states[uid("ex-1")] is before
+
+
+# -- records on another partition than their key's -----------------------------------------------------------------
+
+PARTITIONS = 6
+
+
+def elsewhere(execution_id: str) -> int:
+    return (home_partition(uid(execution_id), PARTITIONS) + 1) % PARTITIONS
+
+
+def test_an_event_on_its_keys_partition_is_admitted_and_elsewhere_it_is_misplaced():
+    value = encode_event(submission())
+    home = home_partition(uid("ex-1"), PARTITIONS)
+    assert admit(uid("ex-1").encode(), value, None, KEY, at=Placement(home, PARTITIONS)).type == "ExecutionSubmitted"
+    for partition in set(range(PARTITIONS)) - {home}:
+        with pytest.raises(Misplaced, match=f"on partition {partition}, its key's partition is {home}") as caught:
+            admit(uid("ex-1").encode(), value, None, KEY, at=Placement(partition, PARTITIONS))
+        assert caught.value.home == home and caught.value.entity == uid("ex-1")
+    # a keyless record belongs on its execution id's partition too
+    with pytest.raises(Misplaced):
+        admit(None, value, None, KEY, at=Placement(elsewhere("ex-1"), PARTITIONS))
+
+
+def test_a_record_that_is_no_event_is_refused_before_its_place_is_asked():
+    # what cannot be forwarded (no execution id to key it by, a forgery) is refused, never Misplaced
+    with pytest.raises(Refused) as undecodable:
+        admit(None, b"\x00\xffnot avro", None, KEY, at=Placement(0, PARTITIONS))
+    assert not isinstance(undecodable.value, Misplaced)
+    forged = encode_event(event(ev.ExecutionSucceeded(), "engine", causation="made-up"))
+    with pytest.raises(Refused, match="not signed") as unsigned:
+        admit(uid("ex-1").encode(), forged, None, KEY, at=Placement(elsewhere("ex-1"), PARTITIONS))
+    assert not isinstance(unsigned.value, Misplaced)
+
+
+def test_a_schedule_event_follows_the_same_rule():
+    pause = se.ScheduleEvent(uid("p"), "s1", 1, "api", se.SchedulePaused("ops"))
+    from engine.codec.schedule_records import encode_schedule_event
+    value = encode_schedule_event(pause)
+    home = home_partition("s1", PARTITIONS)
+    assert admit_schedule(b"s1", value, None, KEY, at=Placement(home, PARTITIONS)) == pause
+    with pytest.raises(Misplaced):
+        admit_schedule(b"s1", value, None, KEY, at=Placement((home + 1) % PARTITIONS, PARTITIONS))
+
+
+def test_the_engine_forwards_a_misplaced_record_unchanged_and_folds_it_only_on_its_keys_partition(caplog):
+    intake = Intake(EngineCore(), KEY, partitions=PARTITIONS)
+    value = encode_event(submission())
+    headers = [("traceparent", b"00-abc-01"), ("kafkaban.custom", b"kept")]
+    with caplog.at_level(logging.WARNING, logger="kafkaban.engine"):
+        taken = intake.take(None, value, headers, elsewhere("ex-1"), 1)
+        again = intake.take(None, encode_event(submission("ex-2")), None, elsewhere("ex-2"), 1)
+    assert taken.forward is not None and taken.dead_letter is None and not taken.events and not taken.commands
+    assert (taken.forward.key, taken.forward.value, taken.forward.headers) == (uid("ex-1").encode(), value, headers)
+    assert taken.forward.home == home_partition(uid("ex-1"), PARTITIONS)
+    assert again.forward is not None
+    assert intake.core.states == {}  # folded nowhere yet: its copy is
+    warnings = [r.getMessage() for r in caplog.records if "murmur2" in r.getMessage()]
+    assert len(warnings) == 1 and "'api'" in warnings[0] and "partitioner=murmur2_random" in warnings[0]
+
+    copy = intake.take(taken.forward.key, taken.forward.value, taken.forward.headers, taken.forward.home, 2)
+    assert copy.forward is None and [type(e.payload) for e in copy.events][:1] == [ev.JobQueued]
+    # the copy read twice (the engine died after forwarding, before committing) changes nothing
+    state = intake.core.states[uid("ex-1")]
+    twice = intake.take(taken.forward.key, taken.forward.value, taken.forward.headers, taken.forward.home, 3)
+    assert not twice.events and not twice.commands and intake.core.states[uid("ex-1")] == state

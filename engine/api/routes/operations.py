@@ -72,6 +72,7 @@ def _metrics(ctx: Ctx, watermarks: Watermarks) -> str:
         latencies = sorted(queries.dispatch_latencies(conn))
         positions = queries.projector_positions(conn)
         schedules = schedule_metrics(conn)
+        misplaced = queries.misplaced_counts(conn)
     out = ["# HELP kafkaban_executions Executions by status.", "# TYPE kafkaban_executions gauge"]
     for status in ("SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"):
         out.append(f'kafkaban_executions{{status="{status}"}} {counts.get(status, 0)}')
@@ -89,6 +90,12 @@ def _metrics(ctx: Ctx, watermarks: Watermarks) -> str:
         if high is not None:
             out.append(f'kafkaban_projector_lag{{topic="{topic}",partition="{partition}"}} '
                        f"{max(high - next_offset, 0)}")
+    out += ["# HELP kafkaban_misplaced_records_total Records a producer put on another partition than their key's "
+            "(forwarded by the engine to their key's partition).",
+            "# TYPE kafkaban_misplaced_records_total counter"]
+    for topic, producer, records in misplaced:
+        out.append(f'kafkaban_misplaced_records_total{{topic="{label(topic)}",producer="{label(producer)}"}} '
+                   f"{records}")
     out += ["# HELP kafkaban_schedules Schedules by status.", "# TYPE kafkaban_schedules gauge"]
     for status in ("ACTIVE", "PAUSED", "DELETED"):
         out.append(f'kafkaban_schedules{{status="{status}"}} {schedules["schedules"].get(status, 0)}')
@@ -106,3 +113,8 @@ def _metrics(ctx: Ctx, watermarks: Watermarks) -> str:
         out.append(f'kafkaban_schedule_fire_lag_seconds{{quantile="{quantile}"}} {float(lag.get(key) or 0):.6f}')
     out.append(f"kafkaban_schedule_fire_lag_seconds_count {lag.get('fires', 0)}")
     return "\n".join(out) + "\n"
+
+
+def label(value: str) -> str:
+    """A Prometheus label value: a producer names itself, so its name may hold quotes, backslashes or newlines."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

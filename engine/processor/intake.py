@@ -13,6 +13,7 @@ from engine.codec.admission import Headers, Misplaced, Refused, admit
 from engine.codec.partitioning import Placement
 from engine.domain import events as ev
 from engine.domain.commands import Command
+from engine.domain.schedule.events import ScheduleEvent
 from engine.kafka import PARTITIONER
 from engine.processor.core import EngineCore
 
@@ -36,13 +37,21 @@ def forward(misplaced: Misplaced, value: bytes | None, headers: Headers) -> Forw
     return Forward(misplaced.entity.encode(), value or b"", list(pairs), misplaced.home)
 
 
+def origin(event: ev.Event | ScheduleEvent) -> str:
+    """Who wrote a record, as near as it says: its kind of producer and, when it names one, the service that
+    submitted or cancelled (the producer field alone is one of five kinds)."""
+    payload = event.payload
+    who = getattr(payload, "submitter", None) or getattr(payload, "requested_by", None)
+    return f"{event.producer} ({who})" if who else event.producer
+
+
 def warn_once(warned: set[str], misplaced: Misplaced) -> None:
     """Tell a producer's operators, once per producer, which partitioner to use."""
-    producer = misplaced.event.producer
+    producer = origin(misplaced.event)
     if producer in warned:
         return
     warned.add(producer)
-    log.warning("producer %r writes records to other partitions than their keys' (%s); forwarding each to its "
+    log.warning("producer %s writes records to other partitions than their keys' (%s); forwarding each to its "
                 "key's partition. Produce with the murmur2 partitioner: partitioner=%s in librdkafka clients "
                 "(confluent-kafka, Go, .NET), the default partitioner in Java's kafka-clients, no explicit "
                 "partition", producer, misplaced.reason, PARTITIONER)

@@ -156,7 +156,7 @@ def test_the_engine_forwards_a_misplaced_record_unchanged_and_folds_it_only_on_i
     assert again.forward is not None
     assert intake.core.states == {}  # folded nowhere yet: its copy is
     warnings = [r.getMessage() for r in caplog.records if "murmur2" in r.getMessage()]
-    assert len(warnings) == 1 and "'api'" in warnings[0] and "partitioner=murmur2_random" in warnings[0]
+    assert len(warnings) == 1 and "producer api (tester)" in warnings[0] and "partitioner=murmur2_random" in warnings[0]
 
     copy = intake.take(taken.forward.key, taken.forward.value, taken.forward.headers, taken.forward.home, 2)
     assert copy.forward is None and [type(e.payload) for e in copy.events][:1] == [ev.JobQueued]

@@ -18,6 +18,7 @@ offset to learn the flows of executions still open there, as the engine rebuilds
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
@@ -25,8 +26,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from engine.clock import utc_from_ms
 from engine.codec.admission import Headers, Refused, admit
 from engine.codec.partitioning import Placement
 from engine.config import Settings
@@ -85,19 +87,24 @@ class Ends:
     open: dict[str, _Submitted] = field(default_factory=dict)
 
     def apply(self, event: ev.Event, partition: int, offset: int) -> ExecutionEnded | None:
-        payload = event.payload
-        if isinstance(payload, ev.ExecutionSubmitted):
+        """The end ``event`` is, if any; the event is applied (an end closes its execution)."""
+        end = self.end_of(event, partition, offset)
+        if isinstance(event.payload, ev.ExecutionSubmitted):
             self.open.setdefault(event.execution_id, _Submitted(
-                payload.flow_name, payload.submitter, payload.project, payload.idempotency_key))
-            return None
+                event.payload.flow_name, event.payload.submitter, event.payload.project, event.payload.idempotency_key))
+        elif end is not None:
+            del self.open[event.execution_id]
+        return end
+
+    def end_of(self, event: ev.Event, partition: int, offset: int) -> ExecutionEnded | None:
+        """The end ``event`` is, if any, without applying it (a follower applies it once it is handled)."""
+        payload = event.payload
         status = END_STATUS.get(type(payload))
-        if status is None:
-            return None
-        submitted = self.open.pop(event.execution_id, None)
-        if submitted is None:
+        submitted = self.open.get(event.execution_id) if status is not None else None
+        if status is None or submitted is None:
             return None
         return ExecutionEnded(
-            event.execution_id, status, submitted.flow, dt.datetime.fromtimestamp(event.occurred_at / 1000, dt.UTC),
+            event.execution_id, status, submitted.flow, utc_from_ms(event.occurred_at),
             submitted.submitter, submitted.project, submitted.idempotency_key,
             tuple(getattr(payload, "failed_jobs", ())), tuple(getattr(payload, "errors", ())), event.event_id,
             partition, offset)
@@ -152,30 +159,53 @@ class ExecutionFollower:
     # -- reading --------------------------------------------------------------------------------------------------
 
     def ends(self, stop: Callable[[], bool] | None = None) -> Iterator[ExecutionEnded]:
-        """Each end, in log order per partition, until ``stop()`` says so (asked between polls; without it, for
-        ever). An end is committed when the next one is asked for, or the iteration ends: one whose loop body
-        raised, or after which the caller broke out, is read again by the group."""
+        """Each end, in log order per partition, until ``stop()`` says so (asked after each end is handled and
+        between polls; without it, for ever). An end is committed when the loop body for it has returned and the
+        next one is asked for: one whose body raised, or after which the caller broke out of the loop, is read
+        again by the group (to end after an end, let ``stop`` say so)."""
         self._subscribe()
         while stop is None or not stop():
-            for message in self._consumer.consume(BATCH, timeout=POLL_S):
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise FollowError(f"reading {self.topic}: {error}")
-                partition, offset = message.partition(), message.offset()
-                ends = self._ends.get(partition)
-                if ends is None or offset < self._positions[partition]:
-                    continue  # not ours any more, or handled before
-                event = admitted(self.settings, self.signing_key, message.key(), message.value(),
-                                 message.headers(), Placement(partition, self._partition_count))
-                end = ends.apply(event, partition, offset) if event is not None else None
-                if end is not None:
-                    yield end
-                self._positions[partition] = offset + 1
-                if end is not None:
-                    self.commit()
+            batch = self._consumer.consume(BATCH, timeout=POLL_S)
+            handled = 0
+            try:
+                for message in batch:
+                    end = None
+                    if self._unhandled(message):
+                        partition, offset = message.partition(), message.offset()
+                        event = admitted(self.settings, self.signing_key, message.key(), message.value(),
+                                         message.headers(), Placement(partition, self._partition_count))
+                        if event is not None:
+                            ends = self._ends[partition]
+                            end = ends.end_of(event, partition, offset)
+                            if end is not None:
+                                yield end
+                            ends.apply(event, partition, offset)  # only now: an end not handled stays open
+                        self._positions[partition] = offset + 1
+                    handled += 1
+                    if end is not None:
+                        self.commit()
+                        if stop is not None and stop():
+                            return
+            finally:
+                self._rewind(batch[handled:])
             self.commit()
+
+    def _unhandled(self, message: Message) -> bool:
+        """Whether a record is of a partition this follower holds and has not handled yet."""
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return False
+            raise FollowError(f"reading {self.topic}: {error}")
+        partition = message.partition()
+        # a partition no longer held, or a record before the position (handled already)
+        return partition in self._ends and message.offset() >= self._positions[partition]
+
+    def _rewind(self, unhandled: list[Message]) -> None:
+        """The records of a batch left when the caller stopped are fetched again if it goes on reading."""
+        for partition in {message.partition() for message in unhandled} & set(self._positions):
+            with contextlib.suppress(KafkaException, RuntimeError):  # closed, or no longer assigned
+                self._consumer.seek(TopicPartition(self.topic, partition, self._positions[partition]))
 
     def run(self, handle: Callable[[ExecutionEnded], None], stop: Callable[[], bool] | None = None) -> None:
         """Call ``handle`` with each end; an end is committed once ``handle`` has returned for it."""

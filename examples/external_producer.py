@@ -1,65 +1,60 @@
-"""Submit a flow from another service: an ExecutionSubmitted event written with confluent-kafka and fastavro only.
+"""Submit a flow from another Python service with Kafkaban's producer library, read it back through the API, and
+follow it to its end.
 
-    python examples/external_producer.py BOOTSTRAP [TOPIC_PREFIX] [SCHEMA_FILE]
+    KAFKABAN_BOOTSTRAP=... KAFKABAN_TOPIC_PREFIX=... KAFKABAN_ENGINE_KEY=... KAFKABAN_TOKEN=... \\
+        python examples/external_producer.py [API_URL]
 
-Prints the execution id. The schema file is schemas/executions.v1.avsc of this repository.
+The Kafka settings are the usual KAFKABAN_* variables (bootstrap, prefix, security); KAFKABAN_ENGINE_KEY lets the
+follower tell the engine's ends from forgeries; KAFKABAN_TOKEN (READ on the default project) and the API's URL
+(default KAFKABAN_URL) are only for reading the write back. Without this library, from any language:
+examples/raw_producer.py and the README's rules for other languages.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import sys
-import time
-import uuid
 
-from confluent_kafka import Producer
-from fastavro import parse_schema, schemaless_writer
-from fastavro.schema import fingerprint, to_parsing_canonical_form
+from engine.config import Settings
+from engine.follow import ExecutionEnded, ExecutionFollower
+from engine.producer import KafkabanProducer, Written
+from engine.projected import wait_projected
+
+SERVICE = "billing-service"
+FLOW = """
+name: external
+params: {who: null}
+nodes:
+  - {name: hello, type: command, config: {command: "echo hello from ${who}"}}
+"""
 
 
-def submit(bootstrap: str, prefix: str = "kafkaban", schema_file: str = "schemas/executions.v1.avsc") -> str:
-    with open(schema_file, encoding="utf-8") as f:
-        schema = parse_schema(json.load(f))
-    job = {
-        "name": "hello", "type": "command", "config": {"command": "echo hello from another service"},
-        "depends_on": [], "condition": None, "max_attempts": 1, "backoff_base_ms": 0, "backoff_max_ms": 0,
-        "jitter": 0.0, "max_lost": 3, "timeout_ms": None, "lease_ms": 30000, "pool": "default", "cpu": 0.0,
-        "memory_mb": 0,
-    }
-    definition = {"name": "external", "failure_policy": "finish_current", "params": {}, "jobs": [job]}
-    # the flow version: sha256 of the definition as canonical JSON (sorted keys, no spaces)
-    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    execution_id = str(uuid.uuid4())
-    event = {
-        "event_id": str(uuid.uuid4()),
-        "execution_id": execution_id,
-        "occurred_at": int(time.time() * 1000),
-        "producer": "external",
-        "causation_id": None,
-        "correlation_id": None,
-        "payload": ("kafkaban.executions.ExecutionSubmitted", {
-            "flow_name": "external",
-            "definition_hash": "sha256:" + hashlib.sha256(canonical.encode()).hexdigest(),
-            "definition": definition,
-            "params": {},
-            "submitter": "billing-service",
-            "idempotency_key": None,
-            "schedule_id": None,
-            "logical_time": None,
-        }),
-    }
-    # Avro single-object encoding: C3 01, the schema's CRC-64-AVRO fingerprint (little-endian), the body
-    out = io.BytesIO()
-    out.write(b"\xc3\x01" + bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO")))
-    schemaless_writer(out, schema, event)
-    # murmur2 partitioning, as the engine's own clients: all events of an execution share a partition
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
-    producer.produce(f"{prefix}.executions", key=execution_id.encode(), value=out.getvalue())
-    producer.flush(10)
-    return execution_id
+def submit(settings: Settings, who: str = "another service") -> Written:
+    """An inline flow, as the service itself (a registered one: ``producer.submit("nightly", ...)``)."""
+    with KafkabanProducer(settings, service=SERVICE) as producer:
+        return producer.submit(definition=FLOW, submitter=SERVICE, params={"who": who})
+
+
+def follow_to_end(settings: Settings, execution_id: str, group: str = f"{SERVICE}.example") -> ExecutionEnded:
+    """The end of one execution, read in the service's own consumer group."""
+    found: list[ExecutionEnded] = []
+    with ExecutionFollower(settings, group) as follower:
+        for end in follower.ends(stop=lambda: bool(found)):
+            if end.execution_id == execution_id:
+                found.append(end)
+    return found[0]
+
+
+def run(settings: Settings, api_url: str | None = None, token: str | None = None) -> ExecutionEnded:
+    written = submit(settings)
+    print(f"submitted {written.execution_id} ({written.topic}[{written.partition}]@{written.offset})")
+    if api_url and token:
+        execution = wait_projected(api_url, written, token)  # read your write: the views hold the submission
+        print(f"the API shows it {execution['status']}, submitted by {execution['submitter']}")
+    end = follow_to_end(settings, written.execution_id)
+    print(f"{end.execution_id} {end.status.value} at {end.ended_at.isoformat()}")
+    return end
 
 
 if __name__ == "__main__":
-    print(submit(*sys.argv[1:4]))
+    env = Settings.from_env()
+    run(env, sys.argv[1] if len(sys.argv) > 1 else env.api_url, env.token)

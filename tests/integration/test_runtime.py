@@ -172,7 +172,7 @@ def test_poison_record_is_dead_lettered_and_processing_goes_on(stack: Stack):
 
 
 def test_execution_submitted_by_another_service_runs(stack: Stack):
-    spec = importlib.util.spec_from_file_location("external_producer", ROOT / "examples" / "external_producer.py")
+    spec = importlib.util.spec_from_file_location("raw_producer", ROOT / "examples" / "raw_producer.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     execution_id = module.submit(stack.settings.bootstrap, stack.prefix, str(ROOT / "schemas/executions.v1.avsc"))

@@ -230,7 +230,7 @@ class KafkabanProducer:
         elif flow is None:
             raise SubmissionRefused("give a flow name (flow) or an inline definition (definition)")
         else:
-            resolved = resolve_registered(self._definitions(), flow, project, version)
+            resolved = self._registered(flow, project, version)
         event = submission_event(resolved, params or {}, submitter, idempotency_key, correlation_id)
         return self._write(event)
 
@@ -239,15 +239,17 @@ class KafkabanProducer:
         know is dead-lettered by it."""
         return self._write(cancel_event(execution_id, requested_by, reason))
 
-    def _definitions(self) -> Catalog:
-        """The catalog as of now: every definition registered before this call is in it."""
+    def _registered(self, flow: str, project: str | None, version: str | None) -> Resolved:
+        """The flow as the definitions topic holds it now: every definition registered before this call counts.
+        (Resolved under the lock: a refresh by another thread changes the catalog's dicts.)"""
         with self._catalog_lock:
             if self._catalog is None:
                 self._catalog = CatalogReader(self.settings)
             try:
-                return self._catalog.refresh()
+                catalog = self._catalog.refresh()
             except (KafkaException, RuntimeError, TimeoutError) as exc:
                 raise ProducerError(f"could not read {self.settings.definitions_topic}: {exc}") from exc
+            return resolve_registered(catalog, flow, project, version)
 
     def _write(self, event: ev.Event) -> Written:
         if not isinstance(event.payload, WRITABLE) or event.producer != PRODUCER:

@@ -379,6 +379,25 @@ def _cancel(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+# -- the engine key ---------------------------------------------------------------------------------------------
+
+def _engine_key_public(args: argparse.Namespace, settings: Settings) -> int:
+    """The public key of the engine's end signatures, for followers: derived from KAFKABAN_ENGINE_KEY (or a running
+    dev stack's), so it is the same wherever that key is, and nothing new to keep secret."""
+    import base64
+
+    from engine.codec.admission import engine_public_key
+    from engine.dev_tokens import stack_for
+
+    engine_key = settings.engine_key or stack_for(settings.api_url).get("engine_key")
+    if not engine_key:
+        raise ConfigError("KAFKABAN_ENGINE_KEY is not set (nor KAFKABAN_ENGINE_KEY_FILE): the public key is derived "
+                          "from the engine's key, so run this where the engine's key is")
+    public = engine_public_key(engine_key.encode())
+    print(public.hex() if args.hex else base64.b64encode(public).decode())
+    return EXIT_OK
+
+
 # -- running the parts ------------------------------------------------------------------------------------------
 
 def _engine(args: argparse.Namespace, settings: Settings) -> int:
@@ -485,6 +504,14 @@ def build_parser() -> argparse.ArgumentParser:
                                help="fail when the projector is more than N records behind the executions topic "
                                     f"(default {VERIFY_MAX_LAG})")
     replay_verify.set_defaults(handler=_replay_verify)
+
+    engine_key = commands.add_parser("engine-key", help="what followers need of the engine's signing key")
+    engine_key_commands = engine_key.add_subparsers(dest="engine_key_command", metavar="ENGINE_KEY_COMMAND")
+    engine_key_commands.required = True
+    public = engine_key_commands.add_parser("public", help="print the public key followers check the engine's ends "
+                                            "with (KAFKABAN_ENGINE_PUBLIC_KEY)")
+    public.add_argument("--hex", action="store_true", help="in hex rather than base64")
+    public.set_defaults(handler=_engine_key_public)
 
     projections = commands.add_parser("projections", help="manage the PostgreSQL views")
     projection_commands = projections.add_subparsers(dest="projections_command", metavar="PROJECTIONS_COMMAND")

@@ -150,8 +150,9 @@ def create_app(settings: Settings) -> faust.App:
 
     def signed_event(event: ev.Event) -> Send:
         value = encode_event(event, registry)
+        # an end is signed with Ed25519 too, so that a follower can check it with the public key alone
         return (executions, event.execution_id.encode(), value,
-                [own.header(event.event_id), *signed(value, signing_key)])
+                [own.header(event.event_id), *signed(value, signing_key, isinstance(event.payload, ev.ENDING_EVENTS))])
 
     @app.agent(executions, name="fold-executions")
     async def fold_executions(stream: faust.StreamT) -> None:

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from engine.cli import main
 from engine.codec import encode_event
-from engine.codec.admission import ENGINE_MAC_HEADER, Misplaced, Refused, admit, admit_schedule, home_partition, signed
+from engine.codec.admission import (
+    ENGINE_MAC_HEADER,
+    ENGINE_SIG_HEADER,
+    Misplaced,
+    Refused,
+    admit,
+    admit_end,
+    admit_schedule,
+    engine_public_key,
+    home_partition,
+    signed,
+)
 from engine.codec.partitioning import Placement
 from engine.domain import events as ev
 from engine.domain.loader import load_flow
@@ -164,3 +180,80 @@ def test_the_engine_forwards_a_misplaced_record_unchanged_and_folds_it_only_on_i
     state = intake.core.states[uid("ex-1")]
     twice = intake.take(taken.forward.key, taken.forward.value, taken.forward.headers, taken.forward.home, 3)
     assert not twice.events and not twice.commands and intake.core.states[uid("ex-1")] == state
+
+
+# -- ends, checked with the engine's public key alone (a follower's rule) ---------------------------------------
+
+PUBLIC = engine_public_key(KEY)
+
+
+def test_an_end_the_engine_signed_is_admitted_with_the_public_key_alone():
+    for payload in (ev.ExecutionSucceeded(), ev.ExecutionFailed(("a",)), ev.ExecutionCancelled(),
+                    ev.ExecutionRejected(("bad",))):
+        end = encode_event(event(payload, "engine", causation="c"))
+        headers = signed(end, KEY, end=True)
+        assert [name for name, _ in headers] == [ENGINE_MAC_HEADER, ENGINE_SIG_HEADER]
+        assert admit_end(uid("ex-1").encode(), end, headers, PUBLIC).payload == payload
+        assert admit(uid("ex-1").encode(), end, headers, KEY).payload == payload  # the HMAC readers: unchanged
+
+
+def test_the_engines_end_signature_and_public_key_are_derived_from_its_key_deterministically():
+    # pinned: a change of the derivation changes the public key every follower is configured with
+    assert PUBLIC.hex() == "ac0d77e5b4689320890a438fdd3125cc6dcbe5849fedec57eb4908527d08890c"
+    seed = hmac.new(KEY, b"kafkaban/engine-end-signature/ed25519/v1", hashlib.sha256).digest()
+    assert Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw() == PUBLIC
+    assert engine_public_key(b"another key") != PUBLIC
+    end = encode_event(event(ev.ExecutionSucceeded(), "engine", causation="c"))
+    assert signed(end, KEY, end=True) == signed(end, KEY, end=True)  # Ed25519 signs deterministically
+    assert signed(end, KEY) == signed(end, KEY, end=True)[:1]  # other events: only the HMAC, as before
+
+
+@pytest.mark.parametrize("headers", [
+    None, signed(b"", KEY), [(ENGINE_SIG_HEADER, None)],
+    [(ENGINE_SIG_HEADER, b"\x00" * 63)], [(ENGINE_SIG_HEADER, b"\xff" * 65)], [(ENGINE_SIG_HEADER, "x" * 64)],
+    [(ENGINE_SIG_HEADER, b"")], [(ENGINE_SIG_HEADER, b"\x01" * 64)],
+    signed(b"some other record", KEY, end=True)[1:], signed(b"", b"another key", end=True)],
+    ids=["no headers", "the HMAC only", "empty header", "63 bytes", "65 bytes", "a string", "no bytes",
+         "64 bytes of nothing", "signature of another record", "signed with another key"])
+def test_an_end_without_the_engines_signature_is_refused_by_the_public_key(headers):
+    forged = encode_event(event(ev.ExecutionSucceeded(), "engine", causation="made-up"))
+    with pytest.raises(Refused, match="claims producer=engine but is not signed by the engine"):
+        admit_end(uid("ex-1").encode(), forged, headers, PUBLIC)
+
+
+def test_an_end_forged_with_the_hmac_and_signature_of_another_key_is_refused():
+    forged = encode_event(event(ev.ExecutionFailed(["a"]), "engine", causation="made-up"))
+    with pytest.raises(Refused, match="not signed by the engine"):
+        admit_end(uid("ex-1").encode(), forged, signed(forged, b"not the engine's key", end=True), PUBLIC)
+    with pytest.raises(Refused, match="not signed by the engine"):
+        admit(uid("ex-1").encode(), forged, signed(forged, b"not the engine's key", end=True), KEY)
+
+
+def test_the_public_keys_rule_keeps_the_key_placement_and_engine_only_checks():
+    end = encode_event(event(ev.ExecutionSucceeded(), "engine", causation="c"))
+    headers = signed(end, KEY, end=True)
+    with pytest.raises(Refused, match="differs from execution_id"):
+        admit_end(b"another-execution", end, headers, PUBLIC)
+    with pytest.raises(Misplaced):
+        admit_end(uid("ex-1").encode(), end, headers, PUBLIC, at=Placement(elsewhere(uid("ex-1")), 6))
+    assert admit_end(uid("ex-1").encode(), end, headers, PUBLIC, at=Placement(home_partition(uid("ex-1"), 6), 6))
+    with pytest.raises(Refused, match="decided by the engine only"):
+        admit_end(uid("ex-1").encode(), encode_event(event(ev.ExecutionSucceeded(), "external")), None, PUBLIC)
+    with pytest.raises(Refused):
+        admit_end(uid("ex-1").encode(), b"\xc3\x01 not avro", headers, PUBLIC)
+    assert admit_end(uid("ex-1").encode(), encode_event(submission()), None, PUBLIC).type == "ExecutionSubmitted"
+
+
+def test_an_engine_event_other_than_an_end_is_refused_by_the_public_key():
+    # it carries only the HMAC, which the public key cannot check: whether the engine wrote it is not known here
+    queued = encode_event(event(ev.JobQueued("a", 1), "engine", causation="c"))
+    with pytest.raises(Refused, match="other than an end"):
+        admit_end(uid("ex-1").encode(), queued, signed(queued, KEY, end=True), PUBLIC)
+
+
+def test_the_cli_prints_the_public_key_derived_from_the_engine_key(capsys, monkeypatch):
+    monkeypatch.setenv("KAFKABAN_ENGINE_KEY", KEY.decode())
+    assert main(["engine-key", "public"]) == 0
+    assert base64.b64decode(capsys.readouterr().out.strip(), validate=True) == PUBLIC
+    assert main(["engine-key", "public", "--hex"]) == 0
+    assert bytes.fromhex(capsys.readouterr().out.strip()) == PUBLIC

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
@@ -90,6 +92,23 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
         raise ConfigError(f"{name}_FILE names {path}, which cannot be read: {exc.strerror}") from exc
 
 
+def _public_key(env: Mapping[str, str], name: str) -> bytes | None:
+    """An Ed25519 public key in hex (64 digits) or base64, from NAME or the file NAME_FILE names."""
+    raw = _secret(env, name)  # not a secret, but mounted the same way
+    if raw is None:
+        return None
+    text = raw.strip()
+    try:
+        key = bytes.fromhex(text) if len(text) == 64 else base64.b64decode(text.replace("-", "+").replace("_", "/"),
+                                                                           validate=True)
+    except (ValueError, binascii.Error):
+        key = b""
+    if len(key) != 32:
+        raise ConfigError(f"{name} must be the engine's 32-byte Ed25519 public key in base64 or hex, as "
+                          f"`kafkaban engine-key public` prints it; got {text[:80]!r}")
+    return key
+
+
 def _job_env_allow(env: Mapping[str, str]) -> tuple[str, ...]:
     """The variables a job inherits from its worker: the base list and what an operator adds, never Kafkaban's."""
     added = _names(env, "KAFKABAN_JOB_ENV_ALLOW")
@@ -129,6 +148,9 @@ class Settings:
     # KAFKABAN_ENGINE_KEY: the secret the engine signs its events with; readers trust a producer=engine event only
     # with a valid signature. Unset: a built-in development key, which anyone can use to forge engine events
     engine_key: str | None = field(default=None, repr=False)
+    # KAFKABAN_ENGINE_PUBLIC_KEY: the public key of the engine's end signatures (`kafkaban engine-key public`), all a
+    # follower of ends needs; it cannot sign
+    engine_public_key: bytes | None = None
     keep_workdirs: bool = False  # KAFKABAN_KEEP_WORKDIRS: 1 keeps each attempt's working directory (debugging)
     dev_stack: bool = False  # KAFKABAN_DEV_STACK: set by `kafkaban dev` for its parts (the API then tells the CLI)
     # -- access (README "Security") -------------------------------------------------------------------------------
@@ -195,6 +217,7 @@ class Settings:
             cache_dir=env.get("KAFKABAN_CACHE_DIR") or None,
             kafka_heap=heap,
             engine_key=_secret(env, "KAFKABAN_ENGINE_KEY"),
+            engine_public_key=_public_key(env, "KAFKABAN_ENGINE_PUBLIC_KEY"),
             dev_stack=env.get("KAFKABAN_DEV_STACK") == "1",
             keep_workdirs=_flag(env, "KAFKABAN_KEEP_WORKDIRS"),
             auth=_choice(env, "KAFKABAN_AUTH", ("on", "off")),

@@ -5,10 +5,11 @@
         for end in follower.ends():
             print(end.execution_id, end.flow, end.status, end.ended_at)   # committed when you ask for the next
 
-A record counts only if the admission rule takes it (``engine.codec.admission.admit``, called in ``admitted``
-only): a forged or unsigned end is skipped here as the views skip it. The engine signs its ends with
-KAFKABAN_ENGINE_KEY, so a follower needs that key to tell them from forgeries; whoever holds it can also sign, so
-give it only to a service trusted as the auditors are.
+A record counts only if the admission rule for ends takes it (``engine.codec.admission.admit_end``, called in
+``admitted`` only): a forged or unsigned end is skipped here as the views skip it. The engine signs its ends with
+Ed25519 as well as the HMAC every reader of the engine key checks, so a follower needs only the public key
+(KAFKABAN_ENGINE_PUBLIC_KEY, printed by ``kafkaban engine-key public``), which cannot sign: the engine key stays
+with the engine, the projector and the auditors.
 
 Delivery is at least once: an end is committed after the caller's loop body (or callback) for it returns, never
 before, so a follower that dies while handling one gets it again. Ends name their flow, which only the submission
@@ -29,9 +30,9 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from engine.clock import utc_from_ms
-from engine.codec.admission import Headers, Refused, admit
+from engine.codec.admission import Headers, Refused, admit_end, engine_public_key
 from engine.codec.partitioning import Placement
-from engine.config import Settings
+from engine.config import DEVELOPMENT_ENGINE_KEY, ConfigError, Settings, host_of, is_loopback
 from engine.domain import events as ev
 from engine.domain.state import ExecutionStatus
 from engine.kafka import consumer_config
@@ -110,15 +111,36 @@ class Ends:
             partition, offset)
 
 
-def admitted(settings: Settings, signing_key: bytes, key: bytes | None, value: bytes | None, headers: Headers,
+def admitted(settings: Settings, public_key: bytes, key: bytes | None, value: bytes | None, headers: Headers,
              at: Placement) -> ev.Event | None:
-    """The event a record holds if the admission rule takes it, else None (refused, or misplaced: the engine
-    forwards a misplaced record to its key's partition, where it is read). The follower's only call of the rule,
-    so whatever the rule comes to refuse is skipped here too."""
+    """The event a record holds if the admission rule for ends takes it, else None (refused, or misplaced: the
+    engine forwards a misplaced record to its key's partition, where it is read). The follower's only call of the
+    rule, so whatever the rule comes to refuse is skipped here too."""
     try:
-        return admit(key, value, headers, signing_key, settings.schema_registry_url, at)
+        return admit_end(key, value, headers, public_key, settings.schema_registry_url, at)
     except Refused:
         return None
+
+
+def follower_public_key(settings: Settings, public_key: bytes | None = None, signing_key: bytes | None = None) -> bytes:
+    """The public key a follower checks ends with: given, or KAFKABAN_ENGINE_PUBLIC_KEY, or derived from an engine
+    key when one is given (or, with a broker on this machine only, from the development key the engine then
+    signs with). Without any of them a follower could tell no end from a forgery, so it does not start."""
+    if public_key is not None:
+        if len(public_key) != 32:
+            raise ValueError(f"an engine public key is the 32 raw bytes of an Ed25519 key, not {len(public_key)}")
+        return public_key
+    if settings.engine_public_key is not None:
+        return settings.engine_public_key
+    if signing_key is None and settings.engine_key:
+        signing_key = settings.engine_key.encode()
+    if signing_key:
+        return engine_public_key(signing_key)
+    if settings.bootstrap and all(is_loopback(host_of(server)) for server in settings.bootstrap.split(",")):
+        return engine_public_key(DEVELOPMENT_ENGINE_KEY.encode())
+    raise ConfigError("KAFKABAN_ENGINE_PUBLIC_KEY is not set: a follower needs the engine's public key to tell its "
+                      "ends from forgeries. Print it with `kafkaban engine-key public` where KAFKABAN_ENGINE_KEY is "
+                      "set, and set it (or KAFKABAN_ENGINE_PUBLIC_KEY_FILE) here")
 
 
 def check_group(settings: Settings, group: object) -> str:
@@ -137,17 +159,18 @@ def check_group(settings: Settings, group: object) -> str:
 
 class ExecutionFollower:
     """Ends of executions, read in the caller's consumer group. ``start`` is where a group with no committed
-    offset begins: ``earliest`` (every end in the log) or ``latest`` (ends from now on)."""
+    offset begins: ``earliest`` (every end in the log) or ``latest`` (ends from now on). Ends are checked with
+    ``public_key`` or what ``follower_public_key`` finds; an engine key (``signing_key``) is never needed."""
 
     def __init__(self, settings: Settings, group: str, start: str = "earliest",
-                 signing_key: bytes | None = None) -> None:
+                 signing_key: bytes | None = None, public_key: bytes | None = None) -> None:
         if start not in STARTS:
             raise ValueError(f"start is one of {', '.join(STARTS)}, not {start!r}")
         self.settings = settings
         self.group = check_group(settings, group)
         self.start = start
         self.topic = settings.executions_topic
-        self.signing_key = signing_key if signing_key is not None else settings.require_signing_key()
+        self.public_key = follower_public_key(settings, public_key, signing_key)
         self._consumer = Consumer(consumer_config(settings, self.group, **{
             "enable.auto.commit": False, "auto.offset.reset": start}))
         self._subscribed = False
@@ -172,7 +195,7 @@ class ExecutionFollower:
                     end = None
                     if self._unhandled(message):
                         partition, offset = message.partition(), message.offset()
-                        event = admitted(self.settings, self.signing_key, message.key(), message.value(),
+                        event = admitted(self.settings, self.public_key, message.key(), message.value(),
                                          message.headers(), Placement(partition, self._partition_count))
                         if event is not None:
                             ends = self._ends[partition]
@@ -263,7 +286,7 @@ class ExecutionFollower:
         ends = Ends()
         at = Placement(partition, self._partition_count)
         for offset, key, value, headers in read_records(self.settings, self.topic, partition, end):
-            event = admitted(self.settings, self.signing_key, key, value, headers, at)
+            event = admitted(self.settings, self.public_key, key, value, headers, at)
             if event is not None:
                 ends.apply(event, partition, offset)
         return ends

@@ -3,6 +3,7 @@ before anything is queued, and the follower's fold yields one end per execution,
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
 from dataclasses import replace
@@ -10,17 +11,17 @@ from dataclasses import replace
 import pytest
 
 from engine.codec import decode_event, encode_event
-from engine.codec.admission import admit, home_partition, signed
+from engine.codec.admission import admit, engine_public_key, home_partition, signed
 from engine.codec.partitioning import Placement
 from engine.codec.records import flow_registered
-from engine.config import Settings
+from engine.config import DEVELOPMENT_ENGINE_KEY, ConfigError, Settings
 from engine.domain import events as ev
 from engine.domain.evolve import fold
 from engine.domain.ids import execution_id_for_key
 from engine.domain.loader import load_flow
 from engine.domain.react import react
 from engine.domain.state import ExecutionStatus
-from engine.follow import Ends, admitted, check_group
+from engine.follow import Ends, ExecutionFollower, admitted, check_group, follower_public_key
 from engine.processor.catalog import Catalog, CatalogReader
 from engine.producer import (
     KafkabanProducer,
@@ -35,6 +36,7 @@ from engine.producer import (
 )
 
 KEY = b"engine-secret"
+PUBLIC = engine_public_key(KEY)
 SETTINGS = Settings(bootstrap="127.0.0.1:1", topic_prefix="unit", engine_key=KEY.decode())
 NIGHTLY = """
 name: nightly
@@ -251,20 +253,61 @@ def test_every_kind_of_end_is_an_end(payload, status):
     assert end.errors == (("bad",) if status is ExecutionStatus.REJECTED else ())
 
 
-def test_the_follower_admits_what_the_admission_rule_admits():
+def test_the_follower_admits_what_the_admission_rule_for_ends_admits():
     execution_id = str(uuid.uuid4())
     partitions = 3
     at = Placement(home_partition(execution_id, partitions), partitions)
     end = encode_event(engine(execution_id, ev.ExecutionSucceeded()))
     key = execution_id.encode()
-    assert admitted(SETTINGS, KEY, key, end, signed(end, KEY), at) is not None
-    assert admitted(SETTINGS, KEY, key, end, None, at) is None  # unsigned
-    assert admitted(SETTINGS, KEY, key, end, signed(end, b"another key"), at) is None
+    assert admitted(SETTINGS, PUBLIC, key, end, signed(end, KEY, end=True), at) is not None
+    assert admitted(SETTINGS, PUBLIC, key, end, None, at) is None  # unsigned
+    assert admitted(SETTINGS, PUBLIC, key, end, signed(end, KEY), at) is None  # the HMAC alone: not checkable here
+    assert admitted(SETTINGS, PUBLIC, key, end, signed(end, b"another key", end=True), at) is None
     forged = encode_event(ev.Event(str(uuid.uuid4()), execution_id, 1, "external", ev.ExecutionSucceeded()))
-    assert admitted(SETTINGS, KEY, key, forged, None, at) is None  # an engine decision from another producer
+    assert admitted(SETTINGS, PUBLIC, key, forged, None, at) is None  # an engine decision from another producer
     elsewhere = Placement((at.partition + 1) % partitions, partitions)
-    assert admitted(SETTINGS, KEY, key, end, signed(end, KEY), elsewhere) is None  # misplaced: read at home
-    assert admitted(SETTINGS, KEY, key, b"\xc3\x01 not avro", None, at) is None
+    assert admitted(SETTINGS, PUBLIC, key, end, signed(end, KEY, end=True), elsewhere) is None  # misplaced
+    assert admitted(SETTINGS, PUBLIC, key, b"\xc3\x01 not avro", None, at) is None
+    submission = encode_event(submitted(execution_id))
+    assert admitted(SETTINGS, PUBLIC, key, submission, None, at) is not None
+
+
+def test_a_follower_needs_the_public_key_or_an_engine_key_to_derive_it():
+    remote = Settings(bootstrap="192.0.2.1:9092", topic_prefix="unit")  # off this machine (TEST-NET-1)
+    with pytest.raises(ConfigError, match="KAFKABAN_ENGINE_PUBLIC_KEY is not set"):
+        follower_public_key(remote)
+    with pytest.raises(ConfigError, match="KAFKABAN_ENGINE_PUBLIC_KEY is not set"):
+        ExecutionFollower(remote, "billing-service.ends")
+    assert follower_public_key(remote.with_(engine_public_key=PUBLIC)) == PUBLIC
+    assert follower_public_key(remote, public_key=PUBLIC) == PUBLIC
+    assert follower_public_key(remote, signing_key=KEY) == PUBLIC  # derived, as the CLI derives it
+    assert follower_public_key(remote.with_(engine_key=KEY.decode())) == PUBLIC
+    # a broker on this machine and no key at all: the engine signs with the development key there
+    assert follower_public_key(Settings(bootstrap="127.0.0.1:9092")) == engine_public_key(
+        DEVELOPMENT_ENGINE_KEY.encode())
+    with pytest.raises(ValueError, match="32 raw bytes"):
+        follower_public_key(remote, public_key=PUBLIC[:31])
+    follower = ExecutionFollower(remote.with_(engine_public_key=PUBLIC), "billing-service.ends")
+    try:
+        assert follower.public_key == PUBLIC
+    finally:
+        follower.close()
+
+
+@pytest.mark.parametrize("written", [PUBLIC.hex(), PUBLIC.hex().upper(), base64.b64encode(PUBLIC).decode(),
+                                     base64.urlsafe_b64encode(PUBLIC).decode(), f"  {PUBLIC.hex()}\n"])
+def test_the_public_key_setting_takes_hex_or_base64_and_a_file(written, tmp_path):
+    assert Settings.from_env({"KAFKABAN_ENGINE_PUBLIC_KEY": written}).engine_public_key == PUBLIC
+    path = tmp_path / "engine.pub"
+    path.write_text(written)
+    assert Settings.from_env({"KAFKABAN_ENGINE_PUBLIC_KEY_FILE": str(path)}).engine_public_key == PUBLIC
+
+
+@pytest.mark.parametrize("written", ["zz" * 32, PUBLIC.hex()[:-2], base64.b64encode(PUBLIC[:31]).decode(), "not a key",
+                                     base64.b64encode(PUBLIC).decode() + "="])
+def test_a_public_key_setting_that_is_no_key_is_refused(written):
+    with pytest.raises(ConfigError, match="KAFKABAN_ENGINE_PUBLIC_KEY must be the engine's 32-byte"):
+        Settings.from_env({"KAFKABAN_ENGINE_PUBLIC_KEY": written})
 
 
 @pytest.mark.parametrize("group", ["unit-engine", "unit-projector", "unit.workers.default", "unit.control.w1",

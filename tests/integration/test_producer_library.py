@@ -4,9 +4,12 @@ ends for the follower exactly as it ends in the views."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import importlib.util
 import io
+import subprocess
+import sys
 import time
 import uuid
 import zipfile
@@ -19,7 +22,8 @@ from confluent_kafka import Producer
 
 from engine.client import call
 from engine.codec import encode_event
-from engine.codec.admission import home_partition
+from engine.codec.admission import home_partition, signed
+from engine.config import Settings
 from engine.domain import events as ev
 from engine.domain.loader import load_flow
 from engine.follow import ExecutionEnded, ExecutionFollower
@@ -61,6 +65,15 @@ def producer(stack: Stack) -> Any:
         yield made
 
 
+@pytest.fixture(scope="module")
+def public_only(stack: Stack) -> Settings:
+    """The stack's settings as another service has them: the engine's public key, as the CLI prints it where the
+    engine key is, and no engine key."""
+    printed = subprocess.run([sys.executable, "-m", "engine.cli", "engine-key", "public"], env=stack.env,
+                             capture_output=True, text=True, check=True).stdout.strip()
+    return stack.settings.with_(engine_key=None, engine_public_key=base64.b64decode(printed, validate=True))
+
+
 def example(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
     assert spec is not None and spec.loader is not None
@@ -87,10 +100,13 @@ def read_to(follower: ExecutionFollower, ends: dict[int, int]) -> Callable[[list
         follower.position(p) >= end for p, end in ends.items())
 
 
-def write_raw(stack: Stack, event: ev.Event) -> None:
-    """A record written without the library (and so without its checks), as any other producer could."""
+def write_raw(stack: Stack, event: ev.Event, signing_key: bytes | None = None) -> None:
+    """A record written without the library (and so without its checks), as any other producer could; with
+    ``signing_key``, signed as the engine signs an end, under that key."""
     raw = Producer(producer_config(stack.settings))
-    raw.produce(stack.settings.executions_topic, key=event.execution_id.encode(), value=encode_event(event))
+    value = encode_event(event)
+    headers = signed(value, signing_key, end=True) if signing_key is not None else None
+    raw.produce(stack.settings.executions_topic, key=event.execution_id.encode(), value=value, headers=headers)
     assert raw.flush(30) == 0
 
 
@@ -208,7 +224,8 @@ def test_an_idempotency_key_submitted_twice_gives_one_execution(stack: Stack, pr
 
 # -- following --------------------------------------------------------------------------------------------------
 
-def test_the_follower_sees_each_end_as_the_views_do(stack: Stack, producer: KafkabanProducer):
+def test_the_follower_sees_each_end_as_the_views_do(stack: Stack, producer: KafkabanProducer,
+                                                    public_only: Settings):
     failed = producer.submit(definition=FAILING, submitter="alice")
     # a submission whose hash is wrong is the engine's to reject: written raw, since the library refuses it
     spec = load_flow(HELLO)
@@ -218,9 +235,10 @@ def test_the_follower_sees_each_end_as_the_views_do(stack: Stack, producer: Kafk
     # forged ends of a running execution: refused by admission, so it ends as it really does (cancelled)
     forged = producer.submit(definition=SLEEPER, submitter="alice")
     stack.wait_for(forged.execution_id, {"RUNNING"}, job="nap")
-    for producer_name in ("external", "engine"):  # an engine decision from another producer; an unsigned one
+    # an engine decision from another producer; an unsigned one; one signed (HMAC and Ed25519) with another key
+    for producer_name, signing_key in (("external", None), ("engine", None), ("engine", b"not the engine's key")):
         write_raw(stack, ev.Event(str(uuid.uuid4()), forged.execution_id, int(time.time() * 1000), producer_name,
-                                  ev.ExecutionSucceeded()))
+                                  ev.ExecutionSucceeded()), signing_key)
     producer.cancel(forged.execution_id, requested_by="alice")
     for execution_id, status in ((failed.execution_id, "FAILED"), (rejected.execution_id, "REJECTED"),
                                  (forged.execution_id, "CANCELLED")):
@@ -229,7 +247,7 @@ def test_the_follower_sees_each_end_as_the_views_do(stack: Stack, producer: Kafk
     views = {row["execution_id"]: row for row in stack.api("GET", "/api/v1/executions?limit=1000")["executions"]}
     assert all(row["ended_at"] for row in views.values()), "every execution of this stack has ended"
     ends = executions_ends(stack)
-    with ExecutionFollower(stack.settings, f"billing-service.all-{uuid.uuid4().hex[:6]}") as follower:
+    with ExecutionFollower(public_only, f"billing-service.all-{uuid.uuid4().hex[:6]}") as follower:
         seen = follow_until(follower, read_to(follower, ends))
     assert len(seen) == len({end.execution_id for end in seen}), "one end per execution"
     assert {end.execution_id: (end.status.value, end.flow, end.ended_at, end.submitter) for end in seen} == {
@@ -241,13 +259,13 @@ def test_the_follower_sees_each_end_as_the_views_do(stack: Stack, producer: Kafk
 
 
 def test_a_group_goes_on_from_its_commits_and_knows_the_flows_of_executions_open_before(
-        stack: Stack, producer: KafkabanProducer):
+        stack: Stack, producer: KafkabanProducer, public_only: Settings):
     group = f"billing-service.resume-{uuid.uuid4().hex[:6]}"
     sleeping = producer.submit(definition=SLEEPER, submitter="alice")
     stack.wait_for(sleeping.execution_id, {"RUNNING"}, job="nap")
     ends = executions_ends(stack)
     assert ends[sleeping.partition] > sleeping.offset
-    with ExecutionFollower(stack.settings, group) as first:
+    with ExecutionFollower(public_only, group) as first:
         handled = follow_until(first, read_to(first, ends))  # every end so far, committed; the sleeper is open
     assert sleeping.execution_id not in {end.execution_id for end in handled}
 
@@ -255,7 +273,7 @@ def test_a_group_goes_on_from_its_commits_and_knows_the_flows_of_executions_open
     quick = producer.submit(definition=HELLO, submitter="alice", params={"who": "x"})
     for written in (sleeping, quick):
         stack.wait_for(written.execution_id)
-    with ExecutionFollower(stack.settings, group) as second:
+    with ExecutionFollower(public_only, group) as second:
         later = follow_until(second, lambda seen: {sleeping.execution_id, quick.execution_id}
                              <= {end.execution_id for end in seen})
     assert {end.execution_id for end in later} == {sleeping.execution_id, quick.execution_id}  # nothing again
@@ -265,7 +283,8 @@ def test_a_group_goes_on_from_its_commits_and_knows_the_flows_of_executions_open
     assert by_id[quick.execution_id].flow == "hello-inline"
 
 
-def test_an_end_whose_handler_raised_is_delivered_again(stack: Stack, producer: KafkabanProducer):
+def test_an_end_whose_handler_raised_is_delivered_again(stack: Stack, producer: KafkabanProducer,
+                                                        public_only: Settings):
     group = f"billing-service.retry-{uuid.uuid4().hex[:6]}"
     written = producer.submit(definition=HELLO, submitter="alice", params={"who": "x"})
     stack.wait_for(written.execution_id)
@@ -278,8 +297,8 @@ def test_an_end_whose_handler_raised_is_delivered_again(stack: Stack, producer: 
 
     follow = example("follow_executions").follow
     with pytest.raises(RuntimeError, match="the handler failed"):
-        follow(stack.settings, group, handle=handle, count=len(views_ended(stack)))
-    again = follow(stack.settings, group, handle=lambda end: None,
+        follow(public_only, group, handle=handle, count=len(views_ended(stack)))
+    again = follow(public_only, group, handle=lambda end: None,
                    count=len(views_ended(stack)) - len(handled))
     assert written.execution_id in {end.execution_id for end in again}
     assert not {end.execution_id for end in again} & set(handled), "what was handled was committed"
@@ -290,8 +309,8 @@ def views_ended(stack: Stack) -> list[str]:
             if row["ended_at"]]
 
 
-def test_the_example_submits_reads_back_and_follows_to_the_end(stack: Stack):
-    end = example("external_producer").run(stack.settings, stack.url, stack.token)
+def test_the_example_submits_reads_back_and_follows_to_the_end(stack: Stack, public_only: Settings):
+    end = example("external_producer").run(public_only, stack.url, stack.token)
     assert end.status.value == "SUCCEEDED" and end.flow == "external"
     execution = stack.execution(end.execution_id)
     assert execution is not None and execution["submitter"] == "billing-service"

@@ -1,13 +1,13 @@
 """Submit a flow from another Python service with Kafkaban's producer library, read it back through the API, and
 follow it to its end.
 
-    KAFKABAN_BOOTSTRAP=... KAFKABAN_TOPIC_PREFIX=... KAFKABAN_ENGINE_KEY=... KAFKABAN_TOKEN=... \\
+    KAFKABAN_BOOTSTRAP=... KAFKABAN_TOPIC_PREFIX=... KAFKABAN_ENGINE_PUBLIC_KEY=... KAFKABAN_TOKEN=... \\
         python examples/external_producer.py [API_URL]
 
-The Kafka settings are the usual KAFKABAN_* variables (bootstrap, prefix, security); KAFKABAN_ENGINE_KEY lets the
-follower tell the engine's ends from forgeries; KAFKABAN_TOKEN (READ on the default project) and the API's URL
-(default KAFKABAN_URL) are only for reading the write back. Without this library, from any language:
-examples/raw_producer.py and the README's rules for other languages.
+The Kafka settings are the usual KAFKABAN_* variables (bootstrap, prefix, security); KAFKABAN_ENGINE_PUBLIC_KEY
+(`kafkaban engine-key public`) lets the follower tell the engine's ends from forgeries; KAFKABAN_TOKEN (READ on the
+default project) and the API's URL (default KAFKABAN_URL) are only for reading the write back. Without this
+library, from any language: examples/raw_producer.py and the README's rules for other languages.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Follow the ends of executions from another Python service, in a consumer group of its own: one JSON line per
 execution that succeeds, fails, is cancelled or is rejected.
 
-    KAFKABAN_BOOTSTRAP=... KAFKABAN_TOPIC_PREFIX=... KAFKABAN_ENGINE_KEY=... \\
+    KAFKABAN_BOOTSTRAP=... KAFKABAN_TOPIC_PREFIX=... KAFKABAN_ENGINE_PUBLIC_KEY=... \\
         python examples/follow_executions.py GROUP [--latest] [--count N]
 
 A group starts at the log's beginning (every end so far) or, with --latest, at its end; after that it goes on from

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 TOPICS = ("executions", "dispatch", "heartbeats", "control", "definitions", "schedules", "logs", "access")
 
@@ -25,3 +26,24 @@ def schema_files(topic: str) -> list[tuple[int, Traversable]]:
     if not found:
         raise LookupError(f"no schema for topic {topic!r} in the schemas package")
     return sorted(found, key=lambda pair: pair[0])
+
+
+def current_version(topic: str) -> int:
+    """The version Kafkaban writes ``topic``'s records with: the highest kept one."""
+    return schema_files(topic)[-1][0]
+
+
+def path(name: str) -> Path:
+    """The file of a schema, for programs that read .avsc files (other languages' producers, registries).
+
+    ``name`` is ``TOPIC.vN`` (``.avsc`` may follow) for a version, or ``TOPIC`` for its current version.
+    """
+    topic, _, version = name.removesuffix(".avsc").partition(".v")
+    kept = dict(schema_files(topic))
+    number = max(kept) if not version else int(version) if version.isdigit() else -1
+    if number not in kept:
+        raise LookupError(f"no schema {name!r}: {topic} has versions {sorted(kept)}")
+    entry = kept[number]
+    if not isinstance(entry, Path):  # only an installation from a zip has no file on disk to name
+        raise LookupError(f"schema {name!r} is not a file on disk here ({entry!r})")
+    return entry

@@ -148,44 +148,6 @@ def test_confluent_framing_with_a_registry(registry_url):
     assert "writer schema 999" in info.value.reason
 
 
-def _sample(schema: Any, named: dict[str, Any]) -> Any:
-    """A value of every field for ``schema`` (for unions of records: the first record)."""
-    if isinstance(schema, str):
-        if schema in named:
-            return _sample(named[schema], named)
-        return {"string": "x", "int": 1, "long": 2, "double": 0.5, "boolean": True, "null": None}[schema]
-    if isinstance(schema, list):
-        return _sample(schema[-1], named)
-    kind = schema["type"]
-    if kind == "record":
-        named[schema["name"]] = schema
-        return {field["name"]: _sample(field["type"], named) for field in schema["fields"]}
-    if kind == "enum":
-        return schema["symbols"][0]
-    if kind == "array":
-        return [_sample(schema["items"], named)]
-    if kind == "map":
-        return {"k": _sample(schema["values"], named)}
-    if schema.get("logicalType") == "uuid":
-        return "0f8fad5b-d9cb-469f-a165-70867728950e"
-    return _sample(kind, named)
-
-
-@pytest.mark.parametrize("topic", schemas.TOPICS)
-def test_latest_schema_reads_data_written_with_every_kept_version(topic):
-    latest = TopicCodec(topic)
-    for version in schema_set(topic).versions:
-        source = version.source
-        for branch in source["fields"][-1]["type"]:  # every payload record of that version
-            record = _sample({**source, "fields": [*source["fields"][:-1],
-                                                   {"name": "payload", "type": [branch]}]}, {})
-            record["payload"] = (f"{source['namespace']}.{branch['name']}", record["payload"])
-            writer = TopicCodec(topic)
-            writer.schemas = type(writer.schemas)(topic, (version,))  # write with that old version
-            decoded = latest.decode(writer.encode(record))
-            assert decoded["payload"][0].endswith(branch["name"])
-
-
 @pytest.mark.parametrize("topic", schemas.TOPICS)
 def test_every_field_is_documented(topic):
     def fields_of(schema: Any) -> list[dict[str, Any]]:

@@ -55,7 +55,7 @@ class JavaProgram:
                 main_class, *args]
 
 
-def _locked_once(target: Path, build: Callable[[Path], None]) -> Path:
+def locked_once(target: Path, build: Callable[[Path], None]) -> Path:
     """Run ``build(staging_dir)`` once for ``target``; concurrent callers wait for the first and reuse its work."""
     if (target / "complete").exists():
         return target
@@ -90,7 +90,22 @@ def resolve_maven(target: Path, pom: str, what: str) -> Path:
             errors = "\n".join(line for line in done.stdout.splitlines() if "[ERROR]" in line)[-2000:]
             raise JavaUnavailable(f"Maven could not resolve {what}:\n{errors or done.stdout[-2000:]}")
 
-    return _locked_once(target, build) / "libs"
+    return locked_once(target, build) / "libs"
+
+
+def copy_artifact(coordinates: str, into: Path) -> Path:
+    """One artifact (``group:artifact:version:type:classifier``) copied by Maven into ``into``; its path."""
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise JavaUnavailable(f"{coordinates} is fetched through Maven and mvn is not installed")
+    done = subprocess.run([mvn, "-B", "--no-transfer-progress", "dependency:copy", f"-Dartifact={coordinates}",
+                           f"-DoutputDirectory={into}"], cwd=into, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    copied = [p for p in into.iterdir() if p.is_file()]
+    if done.returncode != 0 or len(copied) != 1:
+        errors = "\n".join(line for line in done.stdout.splitlines() if "[ERROR]" in line)[-2000:]
+        raise JavaUnavailable(f"Maven could not copy {coordinates}:\n{errors or done.stdout[-2000:]}")
+    return copied[0]
 
 
 def _javac(java: Path) -> Path:
@@ -128,5 +143,5 @@ def producer_program(settings: Settings | None = None) -> JavaProgram:
         if done.returncode != 0:
             raise AssertionError(f"javac failed:\n{done.stdout}{done.stderr}")
 
-    classes = _locked_once(cache / "java-build" / digest.hexdigest()[:16], build) / "classes"
+    classes = locked_once(cache / "java-build" / digest.hexdigest()[:16], build) / "classes"
     return JavaProgram(java, f"{classes}{os.pathsep}{classpath}")

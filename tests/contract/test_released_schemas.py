@@ -242,3 +242,18 @@ def test_a_submission_and_a_cancel_of_every_executions_version_decode_to_the_eve
     cancel = single_object(source, {**ENVELOPE, "payload": ("kafkaban.executions.CancelRequested",
                                                             {"requested_by": "alice", "reason": "not needed"})})
     assert decode_event(cancel).payload == ev.CancelRequested("alice", "not needed")
+
+
+# -- the README's table says the same ------------------------------------------------------------------------------
+
+def test_the_readme_names_each_topic_current_version_and_fingerprints():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Schemas: the public contract", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("`")[1]: line for line in section.splitlines() if line.startswith("| `<prefix>.")}
+    for topic in schemas.TOPICS:
+        row = next((line for name, line in rows.items() if name.startswith(f"<prefix>.{topic}")), None)
+        assert row is not None, f"the README's schema table has no row for {topic}"
+        released = sorted((v, RELEASED[n]["fingerprint"]) for n in RELEASED
+                          for t, v in [_topic_and_version(n)] if t == topic)
+        assert f"| v{schemas.current_version(topic)} |" in row, row
+        assert all(fingerprint in row for _, fingerprint in released), (row, released)

@@ -156,7 +156,11 @@ def run_burst(stack: Stack, producer: str, config: dict[str, str], wrong: bool, 
     until(lambda: misplaced_metric(stack) == counted + misplaced, 30,
           f"{counted} + {misplaced} misplaced records on /metrics, not {misplaced_metric(stack)}")
 
-    for event in chains + sleepers:  # the audit finds the whole execution on its own partition, one ending
+    # the audit finds the whole execution on its own partition, one ending: each read of a partition waits for its
+    # end to settle, so a few misplaced chains and every cancelled one, not all
+    landed = dict(client.placed)
+    strays = [e for e in chains if landed[e.execution_id] != home_partition(e.execution_id, PARTITIONS)][:3]
+    for event in strays + sleepers:
         history = history_from_kafka(stack.settings, event.execution_id)
         types = [logged.event.type for logged in history]
         assert types[0] == "ExecutionSubmitted", types

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +26,8 @@ class Services:
     broker: LocalBroker | None  # None: KAFKABAN_BOOTSTRAP named a broker this run did not start
 
     def describe_broker(self) -> str:
-        return self.broker.describe() if self.broker else "external"
+        # results are shared: the broker's kind and size, not where this machine kept its data
+        return re.sub(r", data in [^)]*", "", self.broker.describe()) if self.broker else "external"
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from engine.clock import utc_from_ms
 from engine.codec.admission import Headers, Refused, admit_end, engine_public_key
 from engine.codec.partitioning import Placement
-from engine.config import DEVELOPMENT_ENGINE_KEY, ConfigError, Settings, host_of, is_loopback
+from engine.config import ConfigError, Settings
 from engine.domain import events as ev
 from engine.domain.state import ExecutionStatus
 from engine.kafka import consumer_config
@@ -49,6 +49,9 @@ END_STATUS: dict[type, ExecutionStatus] = {
 BATCH = 500
 POLL_S = 0.5
 STARTS = ("earliest", "latest")
+NO_PUBLIC_KEY = ("KAFKABAN_ENGINE_PUBLIC_KEY is not set: a follower needs the engine's public key to tell its ends "
+                 "from forgeries. Print it with `kafkaban engine-key public` where KAFKABAN_ENGINE_KEY is set, and "
+                 "set it (or KAFKABAN_ENGINE_PUBLIC_KEY_FILE) here")
 
 
 class FollowError(RuntimeError):
@@ -132,15 +135,12 @@ def follower_public_key(settings: Settings, public_key: bytes | None = None, sig
         return public_key
     if settings.engine_public_key is not None:
         return settings.engine_public_key
-    if signing_key is None and settings.engine_key:
-        signing_key = settings.engine_key.encode()
-    if signing_key:
-        return engine_public_key(signing_key)
-    if settings.bootstrap and all(is_loopback(host_of(server)) for server in settings.bootstrap.split(",")):
-        return engine_public_key(DEVELOPMENT_ENGINE_KEY.encode())
-    raise ConfigError("KAFKABAN_ENGINE_PUBLIC_KEY is not set: a follower needs the engine's public key to tell its "
-                      "ends from forgeries. Print it with `kafkaban engine-key public` where KAFKABAN_ENGINE_KEY is "
-                      "set, and set it (or KAFKABAN_ENGINE_PUBLIC_KEY_FILE) here")
+    if signing_key is None:
+        try:  # the engine key, or the development key when every broker is on this machine: the engine's own rule
+            signing_key = settings.require_signing_key()
+        except ConfigError as exc:
+            raise ConfigError(NO_PUBLIC_KEY) from exc
+    return engine_public_key(signing_key)
 
 
 def check_group(settings: Settings, group: object) -> str:

@@ -21,6 +21,7 @@ import pytest
 from engine.embedded import start_postgres
 from engine.local_broker import start_local_broker
 from tests.integration.stack import Stack
+from tests.support.java import JavaProgram, JavaUnavailable, producer_program
 
 USE_CONTAINERS = os.environ.get("KAFKABAN_TEST_CONTAINERS") == "1"
 
@@ -89,3 +90,13 @@ def stack(bootstrap: str, new_database: object, tmp_path_factory: pytest.TempPat
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def java_producer() -> JavaProgram:
+    """The Java service of the producer tests, resolved and compiled once (skipped where Java or Maven is not
+    there)."""
+    try:
+        return producer_program()
+    except JavaUnavailable as exc:
+        pytest.skip(str(exc))

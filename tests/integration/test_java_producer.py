@@ -16,15 +16,7 @@ import schemas
 from engine.codec.partitioning import partition_for
 from tests.integration.stack import Stack
 from tests.integration.test_history import caught_up, cli
-from tests.support.java import JavaProgram, JavaUnavailable, producer_program
-
-
-@pytest.fixture(scope="module")
-def java_producer() -> JavaProgram:
-    try:
-        return producer_program()
-    except JavaUnavailable as exc:
-        pytest.skip(str(exc))
+from tests.support.java import JavaProgram
 
 
 class JavaService:

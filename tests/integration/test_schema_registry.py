@@ -20,7 +20,7 @@ from engine.kafka import consumer_config
 from tests.integration.stack import Stack
 from tests.integration.test_history import caught_up, cli
 from tests.integration.test_java_producer import JavaService, submit_run_and_cancel
-from tests.support.java import JavaProgram, JavaUnavailable, producer_program
+from tests.support.java import JavaProgram, JavaUnavailable
 from tests.support.registry import apicurio_registry
 
 
@@ -45,14 +45,6 @@ def registry_stack(bootstrap: str, new_database: Any, registry: str,
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def java_producer() -> JavaProgram:
-    try:
-        return producer_program()
-    except JavaUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def records_of(stack: Stack, execution_id: str) -> list[bytes]:

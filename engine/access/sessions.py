@@ -1,6 +1,7 @@
 """Browser sessions: a signed cookie (HMAC-SHA256) naming the user, when it was opened and until when it holds,
 with a CSRF token the page must send back on every write. Stateless, so any API process with the same key reads
-it; a session ends at its expiry, when its user is deleted, or when the password changes after it was opened."""
+it; a session ends at its expiry, when its user is deleted, or when the password changes after it was opened. A
+session opened with a token (the web UI's "log in with a token") names that token, and ends when it does."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Session:
     opened_at: int  # ms
     expires_at: int  # ms
     csrf: str
+    token: str | None = None  # the token id it was opened with, or "bootstrap:<fingerprint>"; None: a password
 
 
 class SessionSigner:
@@ -31,11 +33,14 @@ class SessionSigner:
     def _mac(self, body: bytes) -> str:
         return base64.urlsafe_b64encode(hmac.new(self.key, body, hashlib.sha256).digest()).decode().rstrip("=")
 
-    def open(self, user: str, now_ms: int, ttl_ms: int = SESSION_TTL_MS) -> tuple[str, Session]:
-        session = Session(user, now_ms, now_ms + ttl_ms, secrets.token_urlsafe(24))
-        body = base64.urlsafe_b64encode(json.dumps(
-            {"u": session.user, "o": session.opened_at, "e": session.expires_at, "c": session.csrf},
-            separators=(",", ":")).encode())
+    def open(self, user: str, now_ms: int, ttl_ms: int = SESSION_TTL_MS,
+             token: str | None = None) -> tuple[str, Session]:
+        session = Session(user, now_ms, now_ms + ttl_ms, secrets.token_urlsafe(24), token)
+        fields: dict[str, object] = {"u": session.user, "o": session.opened_at, "e": session.expires_at,
+                                     "c": session.csrf}
+        if token is not None:
+            fields["t"] = token
+        body = base64.urlsafe_b64encode(json.dumps(fields, separators=(",", ":")).encode())
         return f"{body.decode()}.{self._mac(body)}", session
 
     def read(self, cookie: str, now_ms: int) -> Session | None:
@@ -47,7 +52,16 @@ class SessionSigner:
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(body.encode()))
-            session = Session(str(data["u"]), int(data["o"]), int(data["e"]), str(data["c"]))
-        except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
+            token = data.get("t")
+            session = Session(str(data["u"]), int(data["o"]), int(data["e"]), str(data["c"]),
+                              None if token is None else str(token))
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
             return None
         return session if session.expires_at > now_ms else None
+
+
+def fingerprint(key: bytes, secret: str) -> str:
+    """What a session opened with the bootstrap token keeps of it: enough to end the session once the token
+    changes, nothing that would let the cookie's reader recover the token."""
+    return base64.urlsafe_b64encode(hmac.new(key, b"bootstrap:" + secret.encode(), hashlib.sha256).digest()[:12]
+                                    ).decode()

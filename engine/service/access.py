@@ -28,7 +28,7 @@ from engine.access.permissions import (
     permission_set,
 )
 from engine.access.records import access_record, user_subject
-from engine.access.sessions import Session, SessionSigner
+from engine.access.sessions import Session, SessionSigner, fingerprint
 from engine.clock import now_ms, utc_from_ms
 from engine.codec import codec
 from engine.config import Settings
@@ -91,9 +91,14 @@ class Access:
     # -- who is asking ------------------------------------------------------------------------------------------
 
     def principal_of_token(self, token: str) -> Principal:
+        return self._of_token(token)[0]
+
+    def _of_token(self, token: str) -> tuple[Principal, str]:
+        """The token's principal, and what a session opened with it keeps: its id, or the bootstrap token's
+        fingerprint."""
         admin = self.settings.admin_token
         if admin and credentials.same_secret(token, admin):
-            return Principal(BOOTSTRAP_ADMIN, frozenset({Permission.ADMIN}), via="bootstrap token")
+            return self._bootstrap_admin(), f"bootstrap:{fingerprint(self.sessions.key, admin)}"
         parsed = credentials.parse_token(token)
         if parsed is None:
             raise Unauthenticated("the bearer token is not a Kafkaban token")
@@ -102,11 +107,18 @@ class Access:
             found = aq.token(conn, token_id)
             if found is None or not credentials.same_secret(digest, found["secret_sha256"]):
                 raise Unauthenticated("unknown token")
-            if found["revoked_at"] is not None:
-                raise Unauthenticated("the token was revoked")
-            if found["expires_at"] is not None and found["expires_at"] <= utc_from_ms(now_ms()):
-                raise Unauthenticated("the token has expired")
-            principal = self._principal(conn, found["user_name"], "token")
+            return self._principal_of_token_row(conn, found), token_id
+
+    @staticmethod
+    def _bootstrap_admin() -> Principal:
+        return Principal(BOOTSTRAP_ADMIN, frozenset({Permission.ADMIN}), via="bootstrap token")
+
+    def _principal_of_token_row(self, conn: Any, found: dict[str, Any]) -> Principal:
+        if found["revoked_at"] is not None:
+            raise Unauthenticated("the token was revoked")
+        if found["expires_at"] is not None and found["expires_at"] <= utc_from_ms(now_ms()):
+            raise Unauthenticated("the token has expired")
+        principal = self._principal(conn, found["user_name"], "token")
         if principal is None:
             raise Unauthenticated("the token's user no longer exists")
         return principal
@@ -115,12 +127,33 @@ class Access:
         session = self.sessions.read(cookie, now_ms())
         if session is None:
             raise Unauthenticated("the session is invalid or has expired; log in again")
+        if session.token is not None:
+            return self._principal_of_token_session(session), session
         with self.db() as conn:
             user = aq.live_user(conn, session.user)
             principal = self._principal(conn, session.user, "session") if user is not None else None
         if principal is None or user is None or user["password_changed_at"] > utc_from_ms(session.opened_at):
             raise Unauthenticated("the session has ended; log in again")
         return principal, session
+
+    def _principal_of_token_session(self, session: Session) -> Principal:
+        """A session opened with a token holds while the token does: revoked, expired, its user gone, or (the
+        bootstrap token) replaced, and the session has ended too."""
+        assert session.token is not None
+        if session.token.startswith("bootstrap:"):
+            admin = self.settings.admin_token
+            held = f"bootstrap:{fingerprint(self.sessions.key, admin)}" if admin else ""
+            if not held or not credentials.same_secret(session.token, held):
+                raise Unauthenticated("the session's token is no longer valid; log in again")
+            return self._bootstrap_admin()
+        with self.db() as conn:
+            found = aq.token(conn, session.token)
+            if found is None or found["user_name"] != session.user:
+                raise Unauthenticated("the session's token is no longer valid; log in again")
+            try:
+                return self._principal_of_token_row(conn, found)
+            except Unauthenticated as exc:
+                raise Unauthenticated(f"{exc}; log in again") from None
 
     def _principal(self, conn: Any, name: str, via: str) -> Principal | None:
         user = aq.live_user(conn, name)
@@ -130,15 +163,18 @@ class Access:
         return Principal(name, frozenset(Permission(r) for r in roles if r in GLOBAL_ROLES),
                          frozenset(user["groups"]), via)
 
-    async def login(self, client: str, name: str, password: str) -> tuple[Principal, str, Session]:
-        """A session for a user name and password; failures are rate limited per client and per name."""
-        now = time.monotonic()
+    def _may_try_login(self, now: float, *buckets: str) -> None:
         try:
-            self.failed_logins.check(f"client:{client}", now)
-            self.failed_logins.check(f"user:{name}", now)
+            for bucket in buckets:
+                self.failed_logins.check(bucket, now)
         except RateLimited as exc:
             raise ServiceError(429, "too many failed logins; wait before trying again",
                                headers={"Retry-After": str(max(int(exc.retry_after_s) + 1, 1))}) from exc
+
+    async def login(self, client: str, name: str, password: str) -> tuple[Principal, str, Session]:
+        """A session for a user name and password; failures are rate limited per client and per name."""
+        now = time.monotonic()
+        self._may_try_login(now, f"client:{client}", f"user:{name}")
 
         def check() -> Principal | None:
             with self.db() as conn:
@@ -154,6 +190,19 @@ class Access:
             self.failed_logins.take(f"user:{name}", now)
             raise ServiceError(401, "unknown user name or wrong password")
         cookie, session = self.sessions.open(principal.name, now_ms())
+        return principal, cookie, session
+
+    async def login_with_token(self, client: str, token: str) -> tuple[Principal, str, Session]:
+        """A session for the holder of a token (the web UI's other way in): it ends when the token does.
+        Failures are rate limited per client, as password logins are."""
+        now = time.monotonic()
+        self._may_try_login(now, f"client:{client}")
+        try:
+            principal, held = await asyncio.to_thread(self._of_token, token)
+        except Unauthenticated as exc:
+            self.failed_logins.take(f"client:{client}", now)
+            raise ServiceError(401, f"cannot log in with that token: {exc.detail}") from None
+        cookie, session = self.sessions.open(principal.name, now_ms(), token=held)
         return principal, cookie, session
 
     # -- what they may do ---------------------------------------------------------------------------------------

@@ -135,3 +135,23 @@ def test_a_10_kb_cookie_is_refused_even_when_well_signed():
 def test_a_well_signed_body_that_overflows_or_nests_deep_is_refused_not_raised(body):
     assert len(signed(body)) <= 4096  # under the size limit, so the body is decoded
     assert signer.read(signed(body), NOW) is None
+
+
+def test_a_session_opened_with_a_token_names_it_and_reads_back():
+    cookie, session = signer.open("alice", NOW, token="tok123")
+    assert session.token == "tok123"
+    assert signer.read(cookie, NOW) == session
+    assert signer.read(signer.open("alice", NOW)[0], NOW).token is None  # a password session names none
+
+
+def test_a_body_that_is_no_object_reads_as_no_session():
+    assert signer.read(signed(b"[1, 2, 3]"), NOW) is None
+
+
+def test_the_bootstrap_fingerprint_changes_with_the_token_and_the_key():
+    from engine.access.sessions import fingerprint
+
+    assert fingerprint(KEY, "one") == fingerprint(KEY, "one")
+    assert fingerprint(KEY, "one") != fingerprint(KEY, "two")
+    assert fingerprint(KEY, "one") != fingerprint(b"q" * 32, "one")
+    assert "one" not in fingerprint(KEY, "one")

@@ -19,8 +19,10 @@ router = APIRouter(prefix="/api/v1", tags=["access"])
 
 
 class Login(BaseModel):
-    username: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    username: str | None = Field(None, max_length=64)
+    password: str | None = Field(None, max_length=1024)
+    token: str | None = Field(None, max_length=1024, description="Instead of a user name and password: an API "
+                                                                   "token; the session ends when the token does")
 
 
 class NewUser(BaseModel):
@@ -52,9 +54,17 @@ class Grant(BaseModel):
 @router.post("/login", dependencies=[Depends(PUBLIC)])
 async def login(body: Login, ctx: Ctx, request: Request) -> JSONResponse:
     """Open a browser session: an HttpOnly, SameSite=Strict cookie, and the CSRF token every write made with it
-    must carry as `X-CSRF-Token`. Failed logins are rate limited per client and per user name."""
+    must carry as `X-CSRF-Token`. Log in with a user name and password, or with an API token. Failed logins are
+    rate limited per client and per user name."""
     client = request.client.host if request.client else "unknown"
-    principal, cookie, session = await ctx.access.login(client, body.username, body.password)
+    if body.token is not None:
+        if body.username is not None or body.password is not None:
+            raise ServiceError(400, "log in with a user name and password, or with a token: not both")
+        principal, cookie, session = await ctx.access.login_with_token(client, body.token.strip())
+    elif body.username is None or body.password is None:
+        raise ServiceError(400, "log in with `username` and `password`, or with `token`")
+    else:
+        principal, cookie, session = await ctx.access.login(client, body.username, body.password)
     answer = JSONResponse({"user": principal.name, "roles": sorted(principal.roles),
                            "groups": sorted(principal.groups), "csrf_token": session.csrf})
     answer.set_cookie(COOKIE, cookie, max_age=SESSION_TTL_MS // 1000, httponly=True, samesite="strict",

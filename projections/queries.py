@@ -62,25 +62,37 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         raise ValueError(f"not a cursor of this API: {cursor!r}") from exc
 
 
-def list_executions(conn: psycopg.Connection, status: str | None = None, flow: str | None = None,
-                    since: dt.datetime | None = None, until: dt.datetime | None = None,
-                    schedule: str | None = None, cursor: str | None = None,
-                    limit: int = 50, projects: set[str] | None = None,
-                    submitter: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first; the second value is the cursor of the next page (None on the last page). ``projects``
-    limits the list to those projects (None: every one; flows without a project are in ``default``). Raises
-    ValueError for a status that is not one."""
-    if status and status.upper() not in ExecutionStatus.__members__:
-        raise ValueError(f"unknown status {status!r}; one of {', '.join(ExecutionStatus)}")
+def _execution_filters(flow: str | None, since: dt.datetime | None, until: dt.datetime | None,
+                       schedule: str | None, submitter: str | None, project: str | None,
+                       projects: set[str] | None) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and their arguments of the executions list's filters (the status filter aside)."""
     where, args = [], []
-    for clause, value in (("status = %s", status.upper() if status else None), ("flow_name = %s", flow),
-                          ("submitted_at >= %s", since), ("submitted_at < %s", until),
+    for clause, value in (("flow_name = %s", flow), ("submitted_at >= %s", since), ("submitted_at < %s", until),
                           ("schedule_id = %s", schedule), ("submitter = %s", submitter),
+                          ("COALESCE(project, 'default') = %s", project),
                           ("COALESCE(project, 'default') = ANY(%s)",
                            sorted(projects) if projects is not None else None)):
         if value is not None:
             where.append(clause)
             args.append(value)
+    return where, args
+
+
+def list_executions(conn: psycopg.Connection, status: str | None = None, flow: str | None = None,
+                    since: dt.datetime | None = None, until: dt.datetime | None = None,
+                    schedule: str | None = None, cursor: str | None = None,
+                    limit: int = 50, projects: set[str] | None = None,
+                    submitter: str | None = None,
+                    project: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; the second value is the cursor of the next page (None on the last page). ``projects``
+    limits the list to those projects (None: every one; flows without a project are in ``default``). Raises
+    ValueError for a status that is not one."""
+    if status and status.upper() not in ExecutionStatus.__members__:
+        raise ValueError(f"unknown status {status!r}; one of {', '.join(ExecutionStatus)}")
+    where, args = _execution_filters(flow, since, until, schedule, submitter, project, projects)
+    if status:
+        where.append("status = %s")
+        args.append(status.upper())
     if cursor:
         after_time, after_id = decode_cursor(cursor)
         where.append("(submitted_at, execution_id) < (%s, %s)")
@@ -97,11 +109,23 @@ def list_executions(conn: psycopg.Connection, status: str | None = None, flow: s
     return page, next_cursor
 
 
+def execution_counts(conn: psycopg.Connection, flow: str | None = None, since: dt.datetime | None = None,
+                     until: dt.datetime | None = None, schedule: str | None = None, submitter: str | None = None,
+                     project: str | None = None, projects: set[str] | None = None) -> dict[str, int]:
+    """Executions by status under the list's filters (every status, whichever one the list shows)."""
+    where, args = _execution_filters(flow, since, until, schedule, submitter, project, projects)
+    sql = "SELECT status, count(*) FROM executions" + (" WHERE " + " AND ".join(where) if where else "")
+    return dict(conn.execute(sql + " GROUP BY status", args).fetchall())
+
+
+EVENT_COLUMNS = ('event_id, execution_id, topic, partition, "offset", type, producer, occurred_at, causation_id, '
+                 "correlation_id, payload")
+
+
 def execution_events(conn: psycopg.Connection, execution_id: str, max_offset: int | None = None,
                      until: dt.datetime | None = None) -> list[dict[str, Any]]:
     """The execution's events in log order, optionally only up to an offset or a time."""
-    sql = ("SELECT event_id, execution_id, topic, partition, \"offset\", type, producer, occurred_at, causation_id, "
-           "correlation_id, payload FROM events WHERE execution_id = %s")
+    sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE execution_id = %s"
     args: list[Any] = [execution_id]
     if max_offset is not None:
         sql += " AND \"offset\" <= %s"
@@ -112,6 +136,24 @@ def execution_events(conn: psycopg.Connection, execution_id: str, max_offset: in
     sql += " ORDER BY partition, \"offset\""
     with conn.cursor(row_factory=dict_row) as cur:
         return list(cur.execute(sql, args).fetchall())
+
+
+def submission_row(conn: psycopg.Connection, execution_id: str) -> dict[str, Any] | None:
+    """The execution's ExecutionSubmitted as the events table stores it (its definition snapshot)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE execution_id = %s AND type = 'ExecutionSubmitted' "
+            "ORDER BY partition, \"offset\" LIMIT 1", (execution_id,)).fetchone()
+
+
+def last_runs(conn: psycopg.Connection) -> dict[tuple[str, str], dict[str, Any]]:
+    """(project, flow) -> its newest execution's id, status and times (flows without a project: ``default``)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT DISTINCT ON (COALESCE(project, 'default'), flow_name) COALESCE(project, 'default') AS project, "
+            "flow_name, execution_id, status, submitted_at, started_at, ended_at FROM executions "
+            "ORDER BY COALESCE(project, 'default'), flow_name, submitted_at DESC").fetchall()
+    return {(r.pop("project"), r.pop("flow_name")): _clean(r) for r in rows}
 
 
 def flow_versions(conn: psycopg.Connection, name: str) -> list[dict[str, Any]]:
@@ -176,6 +218,12 @@ def misplaced_counts(conn: psycopg.Connection) -> list[tuple[str, str, int]]:
     """(topic, producer, records) of the records found on another partition than their key's."""
     return [tuple(r) for r in conn.execute(
         "SELECT topic, producer, records FROM misplaced_records ORDER BY topic, producer")]
+
+
+def execution_position(conn: psycopg.Connection, execution_id: str) -> int | None:
+    """Offset of the last event the views applied to the execution: it moves whenever anything of it changed."""
+    row = conn.execute("SELECT position FROM executions WHERE execution_id = %s", (execution_id,)).fetchone()
+    return None if row is None else int(row[0])
 
 
 def get_execution(conn: psycopg.Connection, execution_id: str) -> dict[str, Any] | None:

@@ -166,13 +166,16 @@ class Executions:
         return found
 
     def list(self, principal: Principal, **filters: Any) -> dict[str, Any]:
+        """A page of executions, and (on the first page) how many of each status the filters match."""
         projects = self.ctx.access.readable_projects(principal)
         with self.ctx.db() as conn:
             try:
                 rows, next_cursor = queries.list_executions(conn, projects=projects, **filters)
             except ValueError as exc:
                 raise ServiceError(400, str(exc)) from exc
-        return {"executions": rows, "next_cursor": next_cursor}
+            counted = {k: v for k, v in filters.items() if k not in ("status", "cursor", "limit")}
+            counts = None if filters.get("cursor") else queries.execution_counts(conn, projects=projects, **counted)
+        return {"executions": rows, "next_cursor": next_cursor, "counts": counts}
 
     def events(self, principal: Principal, execution_id: str) -> list[dict[str, Any]]:
         self.readable(principal, execution_id)

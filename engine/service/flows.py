@@ -54,7 +54,8 @@ def list_flows(ctx: Context, principal: Principal) -> dict[str, Any]:
     if not ctx.access.may(principal, Permission.READ, DEFAULT_PROJECT):
         return {"flows": []}
     with ctx.db() as conn:
-        return {"flows": queries.list_flows(conn)}
+        flows, runs = queries.list_flows(conn), queries.last_runs(conn)
+    return {"flows": [{**flow, "last_run": runs.get((DEFAULT_PROJECT, flow["name"]))} for flow in flows]}
 
 
 def versions(ctx: Context, principal: Principal, name: str) -> dict[str, Any]:

@@ -80,8 +80,9 @@ async def upload(ctx: Context, principal: Principal, name: str, data: bytes) -> 
 def list_projects(ctx: Context, principal: Principal) -> dict[str, Any]:
     readable = ctx.access.readable_projects(principal)
     with ctx.db() as conn:
-        found = queries.list_projects(conn)
-    return {"projects": [p for p in found if readable is None or p["project"] in readable]}
+        found, runs = queries.list_projects(conn), queries.last_runs(conn)
+    return {"projects": [{**p, "last_runs": {flow: runs.get((p["project"], flow)) for flow in p["flows"]}}
+                         for p in found if readable is None or p["project"] in readable]}
 
 
 def show(ctx: Context, principal: Principal, name: str) -> dict[str, Any]:

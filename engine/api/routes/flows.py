@@ -1,4 +1,4 @@
-"""Flow routes: register a definition, list flows, show a flow's versions."""
+"""Flow routes: register a definition, list flows (with each one's last run), show a flow's versions and its DAG."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from engine.api.deps import Caller, Ctx
-from engine.service import flows
+from engine.service import flows, graphs
 
 router = APIRouter(prefix="/api/v1/flows", tags=["flows"])
 
@@ -30,3 +30,11 @@ async def list_flows(principal: Caller, ctx: Ctx) -> dict[str, Any]:
 async def get_flow(principal: Caller, ctx: Ctx, name: str) -> dict[str, Any]:
     """A flow with every registered version, newest first."""
     return await asyncio.to_thread(flows.versions, ctx, principal, name)
+
+
+@router.get("/{name}/graph")
+async def flow_graph(principal: Caller, ctx: Ctx, name: str,
+                     version: str | None = Query(None, max_length=255)) -> dict[str, Any]:
+    """A version's DAG laid out in layers (default: the latest): nodes with layer and row, edges with the condition
+    of the job they enter, embedded flows as groups, and the flow's params (for a Run form)."""
+    return await asyncio.to_thread(graphs.of_flow, ctx, principal, name, version)

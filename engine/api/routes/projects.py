@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from engine.api.deps import Caller, Ctx
 from engine.projects.archive import MAX_ARCHIVE_BYTES
-from engine.service import projects
+from engine.service import graphs, projects
 from engine.service.errors import ServiceError
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
@@ -49,6 +49,13 @@ def list_projects(principal: Caller, ctx: Ctx) -> dict[str, Any]:
 def show_project(principal: Caller, ctx: Ctx, name: str) -> dict[str, Any]:
     """A project's uploads, newest first, with their flows; `flows` are the latest upload's."""
     return projects.show(ctx, principal, name)
+
+
+@router.get("/projects/{name}/flows/{flow}/graph")
+def project_flow_graph(principal: Caller, ctx: Ctx, name: str, flow: str,
+                       archive: str | None = Query(None, max_length=64)) -> dict[str, Any]:
+    """A project flow's DAG laid out in layers, as of the latest upload or of the upload of `archive`."""
+    return graphs.of_project_flow(ctx, principal, name, flow, archive)
 
 
 @router.get("/archives/{digest}", response_class=Response)

@@ -1,11 +1,11 @@
-"""Execution routes: submit, list, show (now or as of an offset or time), cancel, and a job's logs."""
+"""Execution routes: submit, list, show (now or as of an offset or time), watch, its DAG, cancel, and a job's logs."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -14,9 +14,11 @@ from pydantic import BaseModel, Field, field_validator
 
 from engine.api.deps import Caller, Ctx, ExecutionsService
 from engine.api.waiting import TooManyFollowers
+from engine.domain.state import EXECUTION_TERMINAL
+from engine.service import graphs
 from engine.service.context import READ_YOUR_WRITES_TIMEOUT_S, Context
 from engine.service.errors import ServiceError
-from engine.service.executions import Submission
+from engine.service.executions import Executions, Submission
 from projections import queries
 
 RETRY_AFTER_S = 5
@@ -94,13 +96,15 @@ async def list_executions(principal: Caller, ctx: Ctx, service: ExecutionsServic
                           since: dt.datetime | None = None, until: dt.datetime | None = None,
                           schedule: str | None = Query(None, max_length=511),
                           submitter: str | None = Query(None, max_length=255),
+                          project: str | None = Query(None, max_length=255),
                           cursor: str | None = Query(None, max_length=300), limit: int = Query(50, ge=1, le=1000),
                           partition: int | None = None,
                           min_offset: int | None = None) -> dict[str, Any]:
     """Executions the caller may read, newest first, filtered; `next_cursor` fetches the next page."""
     await read_after(ctx, ctx.settings.executions_topic, partition, min_offset)
     return await asyncio.to_thread(service.list, principal, status=status, flow=flow, since=since, until=until,
-                                   schedule=schedule, cursor=cursor, limit=limit, submitter=submitter)
+                                   schedule=schedule, cursor=cursor, limit=limit, submitter=submitter,
+                                   project=project)
 
 
 @router.get("/{execution_id}")
@@ -113,6 +117,52 @@ async def get_execution(principal: Caller, ctx: Ctx, service: ExecutionsService,
     if as_of is not None:
         return await asyncio.to_thread(service.as_of, principal, execution_id, as_of)
     return await asyncio.to_thread(service.readable, principal, execution_id)
+
+
+@router.get("/{execution_id}/graph")
+async def execution_graph(principal: Caller, service: ExecutionsService, execution_id: str) -> dict[str, Any]:
+    """The DAG the execution runs (its submission's definition snapshot), laid out in layers."""
+    return await asyncio.to_thread(graphs.of_execution, service, principal, execution_id)
+
+
+@router.get("/{execution_id}/watch", response_model=None)
+async def watch(principal: Caller, ctx: Ctx, service: ExecutionsService, request: Request,
+                execution_id: str) -> StreamingResponse:
+    """The execution as Server-Sent Events: a `state` event (the body of GET /executions/{id}) now and after
+    every change the views apply, then `end` once it has ended. Counts against the per-client stream limit."""
+    first = await asyncio.to_thread(service.readable, principal, execution_id)
+    return await _stream(request, _watch(ctx, service, principal, first))
+
+
+async def _watch(ctx: Context, service: Executions, principal: Any, state: dict[str, Any]) -> AsyncGenerator[str, None]:
+    execution_id = state["execution_id"]
+    while True:
+        yield f"id: {state['position']}\nevent: state\ndata: {json.dumps(state)}\n\n"
+        if state["status"] in EXECUTION_TERMINAL:
+            yield f"event: end\ndata: {json.dumps({'status': state['status']})}\n\n"
+            return
+        position = state["position"]
+        while position == state["position"]:  # one cheap read a poll; the whole view only once it moved
+            await asyncio.sleep(FOLLOW_POLL_S)
+            position = await asyncio.to_thread(_position, ctx, execution_id)
+        state = await asyncio.to_thread(service.readable, principal, execution_id)
+
+
+def _position(ctx: Context, execution_id: str) -> int | None:
+    with ctx.db() as conn:
+        return queries.execution_position(conn, execution_id)
+
+
+async def _stream(request: Request, stream: AsyncGenerator[str, None]) -> StreamingResponse:
+    """An event stream, if the client has fewer than MAX_FOLLOWERS_PER_CLIENT open (else 429)."""
+    client = request.client.host if request.client else "unknown"
+    try:
+        request.app.state.followers.take(client, stream)
+    except TooManyFollowers:
+        await stream.aclose()
+        raise ServiceError(429, f"{client} already follows {MAX_FOLLOWERS_PER_CLIENT} streams; close one first",
+                           headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+    return StreamingResponse(stream, media_type="text/event-stream")
 
 
 @router.post("/{execution_id}/cancel", status_code=202)
@@ -135,15 +185,7 @@ async def job_logs(principal: Caller, ctx: Ctx, service: ExecutionsService, requ
     if not follow:
         lines = await asyncio.to_thread(_logs_after, ctx, execution_id, job, number, None)
         return {"execution_id": execution_id, "job": job, "attempt": number, "lines": lines}
-    stream = _follow_logs(ctx, execution_id, job, number)
-    client = request.client.host if request.client else "unknown"
-    try:
-        request.app.state.followers.take(client, stream)
-    except TooManyFollowers:
-        await stream.aclose()
-        raise ServiceError(429, f"{client} already follows {MAX_FOLLOWERS_PER_CLIENT} logs; close one first",
-                           headers={"Retry-After": str(RETRY_AFTER_S)}) from None
-    return StreamingResponse(stream, media_type="text/event-stream")
+    return await _stream(request, _follow_logs(ctx, execution_id, job, number))
 
 
 def _job_run(ctx: Context, execution_id: str, job: str) -> dict[str, Any] | None:
@@ -158,7 +200,7 @@ def _logs_after(ctx: Context, execution_id: str, job: str, attempt: int, seq: in
         return queries.job_logs(conn, execution_id, job, attempt, after_seq=seq)
 
 
-async def _follow_logs(ctx: Context, execution_id: str, job: str, attempt: int) -> AsyncIterator[str]:
+async def _follow_logs(ctx: Context, execution_id: str, job: str, attempt: int) -> AsyncGenerator[str, None]:
     # a coroutine between polls, not a thread: each poll borrows a thread only for its two short queries
     seq = -1
     yield ": following\n\n"

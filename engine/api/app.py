@@ -27,6 +27,7 @@ from engine.service.access import Access
 from engine.service.context import READ_YOUR_WRITES_TIMEOUT_S, Context, Writer, views
 from engine.service.errors import ServiceError
 from engine.service.executions import Executions
+from engine.ui import pages as ui
 from projections import queries
 from projections.db import migrate
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.watermarks = operations.Watermarks(settings)
     for router in ROUTERS:
         app.include_router(router, responses=ERROR_RESPONSES)  # the document says what the handlers below answer
+    ui.mount(app)
     served = list(api_routes(app.routes))
     unguarded = [f"{sorted(r.methods)} {r.path}" for r in served if len(rule_of(r)) != 1]
     if not served or unguarded:  # deny by default: a route nobody gave a rule does not get served

@@ -1,7 +1,8 @@
 """Authentication and authorization as one FastAPI dependency, and the request guards every route is behind.
 
 Every route names its rule: PUBLIC, AUTHENTICATED (the handler then checks the project's permission through the
-service layer) or ``role(PERMISSION)`` (a global role). ``create_app`` refuses to start with a route that names
+service layer), ``role(PERMISSION)`` (a global role) or PAGE (a web UI page: authenticated, and a browser without an
+identity is sent to the login form instead of answered 401). ``create_app`` refuses to start with a route that names
 none: access is denied by default, not granted by forgetting."""
 
 from __future__ import annotations
@@ -33,12 +34,17 @@ def access_of(request: Request) -> Access:
 class Rule:
     """A route's access rule, as a dependency that answers with the request's principal."""
 
-    kind: str  # public, authenticated, role
+    kind: str  # public, authenticated, role, page
     permission: Permission | None = None
 
     async def __call__(self, request: Request) -> Principal | None:
         if self.kind == "public":
             return None
+        if self.kind == "page":
+            try:
+                return await authenticate(request)
+            except Unauthenticated:
+                raise LoginRequired(request.url.path, request.url.query) from None
         principal = await authenticate(request)
         if self.permission is not None and not access_of(request).may_role(principal, self.permission):
             raise forbidden(principal, self.permission, "(a global role)")
@@ -47,6 +53,15 @@ class Rule:
 
 PUBLIC = Rule("public")
 AUTHENTICATED = Rule("authenticated")
+PAGE = Rule("page")
+
+
+class LoginRequired(Exception):
+    """A page asked for without an identity: answered with a redirect to the login form, back here after."""
+
+    def __init__(self, path: str, query: str) -> None:
+        super().__init__(path)
+        self.back_to = f"{path}?{query}" if query else path
 
 
 def role(permission: Permission) -> Rule:
@@ -66,6 +81,7 @@ async def authenticate(request: Request) -> Principal:
     cookie = request.cookies.get(COOKIE)
     if cookie:
         principal, session = await asyncio.to_thread(access.principal_of_session, cookie)
+        request.state.session = session  # a page hands its CSRF token to its script
         # a cookie is sent by the browser whoever made the page: a write also needs the token only our page has
         if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != session.csrf:
             raise forbidden(principal, Permission.WRITE, f"without the session's {CSRF_HEADER} header")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import schemas
+from tests.support.built import build_package
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,17 +26,9 @@ def test_path_names_a_version_or_the_current_one():
 
 
 def test_a_built_distribution_carries_every_schema(tmp_path: Path):
-    """setuptools' build_py decides what a wheel holds; run it on a copy of the tree (offline, no wheel package)
-    and read the schemas from what it built, from outside the source tree."""
-    source = tmp_path / "src"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    for package in ("engine", "workers", "projections", "schemas"):
-        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
-    built = tmp_path / "built"
-    subprocess.run([sys.executable, "-c", "import setuptools; setuptools.setup()", "-q", "build_py", "--build-lib",
-                    str(built)], cwd=source, check=True, capture_output=True)
+    """setuptools' build_py decides what a wheel holds; read the schemas from what it built, from outside the source
+    tree."""
+    built = build_package(tmp_path)
     assert sorted(p.name for p in (built / "schemas").glob("*.avsc")) == \
         sorted(p.name for p in (ROOT / "schemas").glob("*.avsc"))
     code = "import schemas; print(schemas.path('executions'))"

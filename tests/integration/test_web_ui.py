@@ -1,0 +1,255 @@
+"""The web UI in a real browser (Chromium through Playwright) against a real stack: log in, every page with no
+console error, run a flow from its Run form and watch the DAG turn green, cancel, travel back in time, create,
+preview and pause a schedule, upload a project zip (and see the loader's problems per file). Each page's screenshot
+is kept in test-artifacts/screenshots."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.stack import Stack
+from tests.integration.test_access import PASSWORD, user
+from tests.integration.test_projects import make_zip, upload
+from tests.support.browser import Console, chromium, shoot
+
+GREET = """name: {name}
+params:
+  who: null
+nodes:
+  - name: hello
+    type: command
+    config:
+      command: echo hello ${{who}}
+  - name: inner
+    type: flow
+    dependsOn: [hello]
+    nodes:
+      - name: a
+        type: noop
+      - name: b
+        type: noop
+        dependsOn: [a]
+  - name: bye
+    type: noop
+    dependsOn: [inner]
+    condition: all_success
+"""
+SLEEPER = "name: {name}\nnodes: [{{name: s, type: command, config: {{command: 'sleep 120'}}}}]"
+WAIT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def flow_name(stack: Stack) -> str:
+    name = f"greet{uuid.uuid4().hex[:6]}"
+    stack.register(GREET.format(name=name))
+    stack.register(SLEEPER.format(name=f"{name}-sleeper"))
+    return name
+
+
+@pytest.fixture
+def page(browser: Any, stack: Stack) -> Iterator[tuple[Any, Console]]:
+    """A page logged in with the token form, as a new user of `kafkaban dev` would."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Berlin")
+    opened = context.new_page()
+    console = Console()
+    console.watch(opened)
+    opened.goto(f"{stack.url}/")
+    opened.wait_for_url("**/login?next=**")
+    opened.fill("#token-login input[name=token]", stack.token)
+    opened.click("#token-login button[type=submit]")
+    opened.wait_for_url("**/executions")
+    yield opened, console
+    context.close()
+    assert not console.errors, console.errors
+
+
+def test_log_in_with_a_password_and_be_sent_back_to_the_page_asked_for(browser: Any, stack: Stack):
+    name, _ = user(stack, roles=("READ",))
+    context = browser.new_context()
+    opened = context.new_page()
+    console = Console()
+    console.watch(opened)
+    opened.goto(f"{stack.url}/workers")
+    opened.wait_for_url("**/login?next=/workers")
+    shoot(opened, "login")
+    opened.fill("#password-login input[name=username]", name)
+    opened.fill("#password-login input[name=password]", "not the password")
+    opened.click("#password-login button[type=submit]")
+    opened.wait_for_selector("#messages .message")
+    assert "wrong password" in opened.inner_text("#messages")
+    console.take()  # the refused login's 401 is the browser's own console line
+    opened.fill("#password-login input[name=password]", PASSWORD)
+    opened.click("#password-login button[type=submit]")
+    opened.wait_for_url("**/workers")
+    assert opened.inner_text("header .who") == name
+    opened.click("#logout")
+    opened.wait_for_url("**/login")
+    opened.goto(f"{stack.url}/executions")
+    opened.wait_for_url("**/login?next=/executions")
+    context.close()
+    assert not console.errors, console.errors
+
+
+def test_every_page_loads_with_no_console_error(page: tuple[Any, Console], stack: Stack, flow_name: str):
+    opened, console = page
+    execution_id = stack.submit(flow=flow_name, who="pages")
+    stack.wait_for(execution_id)
+    project = f"p{uuid.uuid4().hex[:6]}"
+    upload(stack, project, make_zip({"flows/etl.flow": GREET.format(name="etl")}))
+    schedule = stack.api("POST", "/api/v1/schedules", {"flow": flow_name, "cron": "0 3 * * *",
+                                                       "timezone": "Europe/Berlin", "params": {"who": "cron"}})
+    pages = {
+        "executions": ("/executions", "table [data-execution]"),
+        "execution": (f"/executions/{execution_id}", ".graph .node[data-status=SUCCEEDED]"),
+        "projects": ("/projects", "#upload"),
+        "project": (f"/projects/{project}", "#upload"),
+        "project-flow": (f"/projects/{project}/flows/etl", ".graph .node"),
+        "flow": (f"/flows/{flow_name}", "#run-form"),
+        "schedules": ("/schedules", "table [data-schedule]"),
+        "schedule": (f"/schedules/{schedule['schedule_id']}", "#schedule-pause"),
+        "workers": ("/workers", "table [data-worker]"),
+        "dead-letters": ("/dead-letters", "main table"),
+    }
+    for name, (path, ready) in pages.items():
+        opened.goto(f"{stack.url}{path}")
+        opened.wait_for_selector(ready, timeout=WAIT_MS)
+        assert "could not be shown" not in opened.inner_text("main"), (name, opened.inner_text("main"))
+        shoot(opened, name)
+        assert not console.take(), name
+    # times are the browser's zone's, with UTC on hover
+    opened.goto(f"{stack.url}/executions/{execution_id}")
+    stamp = opened.wait_for_selector("main time")
+    assert stamp.get_attribute("title").endswith("Z UTC")
+    # the dark theme is a click away, and stays
+    opened.click("#theme")
+    assert "dark" in (opened.get_attribute("html", "class") or "")
+    opened.reload()
+    opened.wait_for_selector(".graph .node")
+    assert "dark" in (opened.get_attribute("html", "class") or "")
+    shoot(opened, "execution-dark")
+    opened.click("#theme")
+
+
+def test_run_a_flow_from_its_run_form_and_watch_its_dag_turn_green(page: tuple[Any, Console], stack: Stack,
+                                                                    flow_name: str):
+    opened, _ = page
+    opened.goto(f"{stack.url}/flows/{flow_name}")
+    opened.wait_for_selector("#run-form")
+    opened.fill("#run-form input[name=who]", "browser")
+    opened.click("#run-form button[type=submit]")
+    opened.wait_for_url("**/executions/*")
+    execution_id = opened.url.rsplit("/", 1)[1]
+    nodes = opened.locator(".graph .node")
+    opened.wait_for_function("() => document.querySelectorAll('.graph .node').length === 4")
+    opened.wait_for_function(
+        "() => [...document.querySelectorAll('.graph .node')].every(n => n.dataset.status === 'SUCCEEDED')",
+        timeout=WAIT_MS)
+    assert nodes.count() == 4
+    found = stack.execution(execution_id)
+    assert found["status"] == "SUCCEEDED" and found["params"] == {"who": "browser"}
+    assert found["submitter"] == "admin"
+    # the log of a job, and the embedded flow folded into one node
+    opened.click("table [data-job=hello] button")
+    opened.wait_for_function("() => (document.querySelector('pre.log') || {}).textContent?.includes('hello browser')")
+    opened.check("input[data-group=inner]")
+    opened.wait_for_selector(".graph .node.group[data-status=SUCCEEDED]")
+    assert nodes.count() == 3
+    shoot(opened, "execution-succeeded")
+
+
+def test_cancel_from_the_execution_page(page: tuple[Any, Console], stack: Stack, flow_name: str):
+    opened, _ = page
+    execution_id = stack.submit(flow=f"{flow_name}-sleeper")
+    stack.wait_for(execution_id, {"RUNNING"}, job="s")
+    opened.goto(f"{stack.url}/executions/{execution_id}")
+    opened.wait_for_selector(".graph .node[data-status=RUNNING]", timeout=WAIT_MS)
+    opened.once("dialog", lambda dialog: dialog.accept())
+    opened.click("#cancel")
+    opened.wait_for_selector(".graph .node[data-status=CANCELLED]", timeout=WAIT_MS)
+    opened.wait_for_selector("h1 + p .badge.CANCELLED", timeout=WAIT_MS)
+    events = [e["type"] for e in stack.api("GET", f"/api/v1/executions/{execution_id}/events")["events"]]
+    assert "CancelRequested" in events
+    request = next(e for e in stack.api("GET", f"/api/v1/executions/{execution_id}/events")["events"]
+                   if e["type"] == "CancelRequested")
+    assert request["payload"]["requested_by"] == "admin"
+
+
+def test_the_time_travel_slider_shows_an_earlier_state(page: tuple[Any, Console], stack: Stack, flow_name: str):
+    opened, _ = page
+    execution_id = stack.submit(flow=flow_name, who="past")
+    stack.wait_for(execution_id)
+    opened.goto(f"{stack.url}/executions/{execution_id}")
+    opened.wait_for_selector("table [data-job=bye][data-status=SUCCEEDED]")
+    slider = opened.locator("#travel")
+    # back to the first event: the submission, when nothing had run yet
+    slider.evaluate("(el) => { el.value = '1'; el.dispatchEvent(new Event('input')); }")
+    opened.wait_for_function("() => document.querySelector('output[for=travel]').textContent.includes('event 1 of')")
+    statuses = opened.eval_on_selector_all(".graph .node", "ns => ns.map(n => n.dataset.status)")
+    assert set(statuses) == {"PENDING"}
+    assert "SUBMITTED" in opened.inner_text("h1 + p .badge")
+    shoot(opened, "time-travel")
+    # and forward to the end again: live
+    slider.evaluate("(el) => { el.value = el.max; el.dispatchEvent(new Event('input')); }")
+    opened.wait_for_selector("table [data-job=bye][data-status=SUCCEEDED]")
+
+
+def test_create_preview_and_pause_a_schedule(page: tuple[Any, Console], stack: Stack, flow_name: str):
+    opened, _ = page
+    schedule_id = f"nightly-{uuid.uuid4().hex[:6]}"
+    opened.goto(f"{stack.url}/schedules?flow={flow_name}")
+    opened.wait_for_selector("#create-schedule")
+    opened.fill("#create-schedule input[name=timezone]", "America/New_York")
+    opened.fill("#create-schedule input[name=cron]", "0 0 31 2 *")
+    opened.wait_for_selector("#create-schedule .warning")
+    assert "never fires" in opened.inner_text("#create-schedule .preview")
+    opened.fill("#create-schedule input[name=cron]", "30 2 * * *")
+    opened.wait_for_function("() => document.querySelectorAll('#create-schedule .preview li').length === 5")
+    fires = opened.inner_text("#create-schedule .preview")
+    assert "02:30:00-05:00" in fires or "02:30:00-04:00" in fires  # in the schedule's zone
+    opened.fill("#create-schedule input[name=schedule_id]", schedule_id)
+    opened.fill("#create-schedule textarea[name=params]", "who=nightly")
+    shoot(opened, "schedule-create")
+    opened.click("#create-schedule button[type=submit]")
+    opened.wait_for_url(f"**/schedules/{schedule_id}")
+    opened.click("#schedule-pause")
+    opened.wait_for_selector("#schedule-resume", timeout=WAIT_MS)
+    found = stack.api("GET", f"/api/v1/schedules/{schedule_id}")
+    assert found["status"] == "PAUSED" and found["params"] == {"who": "nightly"}
+    assert found["timezone"] == "America/New_York" and found["created_by"] == "admin"
+    shoot(opened, "schedule-paused")
+
+
+def test_upload_a_project_zip_and_see_the_loaders_problems_per_file(page: tuple[Any, Console], stack: Stack):
+    opened, console = page
+    project = f"up{uuid.uuid4().hex[:6]}"
+    opened.goto(f"{stack.url}/projects")
+    opened.wait_for_selector("#upload")
+    opened.fill("#upload input[name=project]", project)
+    bad = make_zip({"flows/good.flow": "nodes: [{name: a, type: noop}]",
+                    "flows/broken.flow": "nodes: [{name: a, type: noop, dependsOn: [nowhere]}]"})
+    opened.set_input_files("#upload input[type=file]", files=[{"name": "bad.zip", "mimeType": "application/zip",
+                                                               "buffer": bad}])
+    opened.click("#upload button[type=submit]")
+    opened.wait_for_selector("#upload .message")
+    assert "flows/broken.flow" in opened.inner_text("#upload .message")
+    shoot(opened, "upload-refused")
+    console.take()  # the refused upload's 4xx is the browser's own console line
+    assert stack.api("GET", "/api/v1/projects")["projects"] == [
+        p for p in stack.api("GET", "/api/v1/projects")["projects"] if p["project"] != project]
+    good = make_zip({"flows/etl.flow": GREET.format(name="etl")})
+    opened.set_input_files("#upload input[type=file]", files=[{"name": "etl.zip", "mimeType": "application/zip",
+                                                               "buffer": good}])
+    opened.click("#upload button[type=submit]")
+    opened.wait_for_url(f"**/projects/{project}")
+    opened.wait_for_selector(f"a[href='/projects/{project}/flows/etl']")
+    assert [f["flow"] for f in stack.api("GET", f"/api/v1/projects/{project}")["flows"]] == ["etl"]

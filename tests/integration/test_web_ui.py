@@ -60,6 +60,7 @@ def flow_name(stack: Stack) -> str:
 def page(browser: Any, stack: Stack) -> Iterator[tuple[Any, Console]]:
     """A page logged in with the token form, as a new user of `kafkaban dev` would."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Berlin")
+    context.set_default_timeout(WAIT_MS)  # a loaded CI machine is slow, not wrong
     opened = context.new_page()
     console = Console()
     console.watch(opened)
@@ -76,6 +77,7 @@ def page(browser: Any, stack: Stack) -> Iterator[tuple[Any, Console]]:
 def test_log_in_with_a_password_and_be_sent_back_to_the_page_asked_for(browser: Any, stack: Stack):
     name, _ = user(stack, roles=("READ",))
     context = browser.new_context()
+    context.set_default_timeout(WAIT_MS)
     opened = context.new_page()
     console = Console()
     console.watch(opened)

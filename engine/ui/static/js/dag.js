@@ -2,7 +2,7 @@
 // flows fold into one node; statuses update in place, without redrawing, so a live page stays cheap.
 import { fill, h, s } from "./dom.js";
 
-const W = 170, H = 30, GX = 70, GY = 16, PAD = 20;
+const W = 170, H = 30, GX = 70, GY = 24, PAD = 24;
 
 function outermost(name, collapsed) {
   // the outermost folded embedded flow a job is in, or the job itself
@@ -98,14 +98,13 @@ export function dagView(graph, { onSelect } = {}) {
     nodeEls = [];
     for (const node of view.nodes) {
       const at = place.get(node.id);
-      const parent = node.id.includes("/") ? node.id.slice(0, node.id.lastIndexOf("/") + 1) : "";
-      const label = node.group ? `▸ ${node.id} (${node.members.length})` : node.id.slice(parent.length);
+      const label = node.group ? `▸ ${node.id} (${node.members.length})` : node.id;
       const title = node.group ? `embedded flow ${node.id}: ${node.members.length} jobs (Enter to unfold)`
         : `${node.id} (${node.type})${node.condition ? `\ncondition: ${node.condition}` : ""}`;
       const el = s("g", { class: node.group ? "node group" : "node", transform: `translate(${at.x},${at.y})`,
                           tabindex: "0", role: "button", "data-job": node.id, "aria-label": title },
         s("title", {}, title), s("rect", { width: W, height: H, rx: 6 }),
-        s("text", { x: 8, y: H / 2 + 4 }, short(parent && !node.group ? `…/${label}` : label, 24)));
+        s("text", { x: 8, y: H / 2 + 4 }, label.length > 24 ? `…${label.slice(-23)}` : label));
       const pick = () => {
         if (node.group) { collapsed.delete(node.id); draw(); } else if (onSelect) onSelect(node.id);
       };
@@ -115,9 +114,24 @@ export function dagView(graph, { onSelect } = {}) {
       nodeEls.push(el);
       nodeLayer.append(el);
     }
+    // an unfolded embedded flow: a dashed box around its jobs, its name a button that folds it
+    const boxes = s("g", {});
+    for (const group of graph.groups) {
+      const inside = view.nodes.filter((n) => !n.group && n.id.startsWith(`${group}/`)).map((n) => place.get(n.id));
+      if (!inside.length || [...collapsed].some((c) => group === c || group.startsWith(`${c}/`))) continue;
+      const depth = group.split("/").length;
+      const x = Math.min(...inside.map((p) => p.x)) - 8 + depth, y = Math.min(...inside.map((p) => p.y)) - 14 + depth;
+      const w = Math.max(...inside.map((p) => p.x)) + W + 8 - depth - x, hh = Math.max(...inside.map((p) => p.y)) + H + 6 - depth - y;
+      const fold = s("text", { class: "group-label", x: x + 4, y: y + 10, tabindex: "0", role: "button",
+                               "aria-label": `fold the embedded flow ${group}` }, `▾ ${group}`);
+      const act = () => { collapsed.add(group); draw(); };
+      fold.addEventListener("click", act);
+      fold.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); act(); } });
+      boxes.append(s("rect", { class: "group-box", x, y, width: w, height: hh, rx: 8 }), fold);
+    }
     svg.append(s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7,
                                            markerHeight: 7, orient: "auto-start-reverse" },
-                                s("path", { d: "M0,0 L10,5 L0,10 z", fill: "currentColor" }))), edgeLayer, nodeLayer);
+                                s("path", { d: "M0,0 L10,5 L0,10 z", fill: "currentColor" }))), boxes, edgeLayer, nodeLayer);
     fill(box, svg);
     paint();
     fill(toolbar, ...graph.groups.filter((g) => !g.includes("/") || !collapsed.has(g.split("/")[0])).map((group) =>

@@ -189,6 +189,20 @@ export async function show(main, id) {
     draw(past);
   });
 
+  // a busy execution changes many times a second: draw once a frame, reread its history at most every 2 s
+  let framed = false;
+  const redraw = () => {
+    if (framed) return;
+    framed = true;
+    requestAnimationFrame(() => { framed = false; if (!travelling) draw(current); });
+  };
+  let eventsDue = null;
+  const reloadEvents = () => {
+    if (eventsDue) return;
+    eventsDue = setTimeout(() => { eventsDue = null; loadEvents().catch(() => {}); }, 2000);
+  };
+  onLeave(() => clearTimeout(eventsDue));
+
   draw(first);
   await loadEvents();
   if (!ENDED.has(first.status)) {
@@ -196,10 +210,10 @@ export async function show(main, id) {
       state: (x) => {
         current = x;
         liveNote.textContent = `Live · last change ${new Date().toLocaleTimeString()}`;
-        if (!travelling) draw(x);
-        loadEvents().catch(() => {});
+        if (!travelling) redraw();
+        reloadEvents();
       },
-      end: () => { watch.close(); liveNote.textContent = `Ended ${current.status}`; },
+      end: () => { watch.close(); liveNote.textContent = `Ended ${current.status}`; clearTimeout(eventsDue); eventsDue = null; loadEvents().catch(() => {}); },
     }, () => { liveNote.textContent = "Live updates interrupted; retrying…"; });
     onLeave(() => watch.close());
   } else {

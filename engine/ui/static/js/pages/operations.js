@@ -3,6 +3,13 @@ import { get, query } from "../api.js";
 import { executionLink, fill, h, table, when } from "../dom.js";
 import { every } from "../nav.js";
 
+// a heartbeat names each attempt as execution_id/job/attempt (a job of an embedded flow has slashes of its own)
+function attempt(text) {
+  const parts = String(text).split("/");
+  if (parts.length < 3) return String(text);
+  return [executionLink(parts[0]), ` ${parts.slice(1, -1).join("/")} #${parts[parts.length - 1]}`];
+}
+
 export async function workers(main) {
   const body = h("div", {});
   fill(main, h("h1", {}, "Workers & pools"), body);
@@ -13,7 +20,7 @@ export async function workers(main) {
     for (const worker of w.workers) {
       if (!pools.has(worker.pool)) pools.set(worker.pool, { live: 0, slots: 0, used: 0 });
       const pool = pools.get(worker.pool);
-      if (worker.alive) { pool.live += 1; pool.slots += worker.slots; pool.used += (worker.running || []).length ?? 0; }
+      if (worker.alive) { pool.live += 1; pool.slots += worker.slots; pool.used += (worker.running || []).length; }
     }
     // jobs waiting per pool, from the running executions' jobs (their queued and dispatched ones)
     const waiting = new Map();
@@ -44,7 +51,7 @@ export async function workers(main) {
         { title: "Pool", cell: (x) => x.pool },
         { title: "Alive", cell: (x) => (x.alive ? "yes" : h("span", { class: "warning" }, "no")) },
         { title: "Slots", cell: (x) => `${(x.running || []).length} / ${x.slots}` },
-        { title: "Running", cell: (x) => h("ul", {}, (x.running || []).map((r) => h("li", {}, typeof r === "string" ? r : JSON.stringify(r)))) },
+        { title: "Running", cell: (x) => h("ul", {}, (x.running || []).map((r) => h("li", {}, attempt(r)))) },
         { title: "Last heartbeat", cell: (x) => when(x.last_heartbeat) },
       ], w.workers, (x) => ({ "data-worker": x.worker_id })));
   }

@@ -255,3 +255,30 @@ def test_upload_a_project_zip_and_see_the_loaders_problems_per_file(page: tuple[
     opened.wait_for_url(f"**/projects/{project}")
     opened.wait_for_selector(f"a[href='/projects/{project}/flows/etl']")
     assert [f["flow"] for f in stack.api("GET", f"/api/v1/projects/{project}")["flows"]] == ["etl"]
+
+
+def test_an_api_error_is_a_message_never_a_blank_page(page: tuple[Any, Console], stack: Stack):
+    opened, console = page
+    opened.goto(f"{stack.url}/executions/no-such-execution")
+    opened.wait_for_selector("main .message")
+    assert "could not be shown" in opened.inner_text("main h1")
+    assert "execution no-such-execution not found" in opened.inner_text("main .message")
+    console.take()  # the 404 is the browser's own console line
+    opened.goto(f"{stack.url}/executions?status=NOPE")
+    opened.wait_for_selector("main .message")
+    assert "unknown status" in opened.inner_text("main .message")
+    console.take()
+
+
+def test_a_value_from_the_log_is_shown_as_text_never_run(page: tuple[Any, Console], stack: Stack, flow_name: str):
+    opened, _ = page
+    hostile = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+    execution_id = stack.submit(flow=flow_name, who=hostile)
+    stack.wait_for(execution_id)
+    opened.goto(f"{stack.url}/executions/{execution_id}")
+    opened.wait_for_selector("table [data-job=bye][data-status=SUCCEEDED]")
+    opened.click("table [data-job=hello] button")
+    opened.wait_for_function("() => (document.querySelector('pre.log') || {}).textContent?.includes('onerror')")
+    assert hostile in opened.inner_text("main")  # the params line and the job's echoed output, as text
+    assert opened.evaluate("() => window.pwned") is None
+    assert opened.locator("main img").count() == 0

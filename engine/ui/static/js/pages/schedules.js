@@ -66,6 +66,19 @@ function createForm(flow) {
   return form;
 }
 
+// the runs an event trigger started, each with the records that met its dependencies (where they sit in the log)
+function triggered(events) {
+  const fired = events.filter((e) => e.type === "ScheduleFired" && e.payload && (e.payload.dependencies || []).length);
+  if (!fired.length) return "";
+  const at = (t) => when(typeof t === "number" ? new Date(t).toISOString() : t);
+  return [h("h2", {}, "Runs the trigger started"), table([
+    { title: "Logical time", cell: (e) => at(e.payload.logical_time) },
+    { title: "Execution", cell: (e) => executionLink(e.payload.execution_id) },
+    { title: "Met by", cell: (e) => h("ul", {}, e.payload.dependencies.map((d) =>
+      h("li", {}, `${d.name}: `, h("code", {}, `${d.topic}[${d.partition}]@${d.offset}`)))) },
+  ], fired)];
+}
+
 export async function list(main) {
   const flow = new URLSearchParams(window.location.search).get("flow") || "";
   const body = h("div", {});
@@ -121,6 +134,7 @@ export async function show(main, id) {
         { title: "Params", cell: (d) => h("code", {}, JSON.stringify(d.params || {})) }], deps),
       h("h3", {}, "Ticks waiting for their dependencies"),
       h("pre", {}, JSON.stringify(x.waiting || [], null, 2))] : "",
+      triggered(history.events || []),
       h("h2", {}, "Backfills"),
       table([
         { title: "Backfill", cell: (b) => b.backfill_id }, { title: "Range", cell: (b) => [when(b.range_start), " → ", when(b.range_end)] },

@@ -6,6 +6,7 @@ status counts, the project filter and each flow's last run."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 from engine.client import call
@@ -166,3 +167,39 @@ def test_the_list_counts_statuses_under_its_filters_and_filters_by_project(stack
     shown = next(p for p in stack.api("GET", "/api/v1/projects")["projects"] if p["project"] == project)
     assert shown["last_runs"]["one"]["execution_id"] == first["execution_id"]
     assert shown["last_runs"]["one"]["status"] == "SUCCEEDED"
+
+
+def test_dead_letters_say_why_and_where_each_record_came_from(stack: Stack):
+    from confluent_kafka import Producer
+
+    from engine.kafka import producer_config
+
+    producer = Producer(producer_config(stack.settings))
+    key = f"poison-{uuid.uuid4().hex[:6]}"
+    delivered: list[tuple[int, int]] = []
+    producer.produce(stack.settings.executions_topic, key=key.encode(), value=b"\xc3\x01 not avro <script>",
+                     on_delivery=lambda err, m: delivered.append((m.partition(), m.offset())))
+    producer.flush(10)
+    found = None
+    for _ in range(120):
+        listed = stack.api("GET", "/api/v1/dead-letters?limit=1000")
+        found = next((d for d in listed["dead_letters"] if d["key"] == key), None)
+        if found:
+            break
+        time.sleep(0.5)
+    assert found is not None, stack.logs()
+    assert listed["topic"] == stack.settings.deadletter_topic
+    assert (found["source_topic"], found["source_partition"], found["source_offset"]) == (
+        stack.settings.executions_topic, *delivered[0])
+    assert found["reason"] and found["event_type"] is None and found["value_size"] == 20
+    assert found["value_preview"] == "\\xc3\\x01 not avro <script>"
+    by_topic = stack.api("GET", f"/api/v1/dead-letters?topic={stack.settings.executions_topic}")["dead_letters"]
+    assert any(d["key"] == key for d in by_topic)
+    assert stack.api("GET", "/api/v1/dead-letters?topic=no-such-topic")["dead_letters"] == []
+    _, token = user(stack)  # no global READ
+    status, _, _ = raw(stack, "GET", "/api/v1/dead-letters", {"Authorization": f"Bearer {token}"})
+    assert status == 403
+    for bad in ("0", "1001", "many"):
+        status, _, _ = raw(stack, "GET", f"/api/v1/dead-letters?limit={bad}",
+                           {"Authorization": f"Bearer {stack.token}"})
+        assert status == 422, bad

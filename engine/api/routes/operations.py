@@ -8,13 +8,14 @@ import uuid
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from engine.api.deps import Admin, Ctx, Reader
 from engine.api.security import PUBLIC
 from engine.config import Settings
 from engine.kafka import consumer_config
+from engine.service import dead_letters
 from engine.service.errors import ServiceError
 from projections import queries
 from projections.schedule_queries import schedule_metrics
@@ -58,6 +59,15 @@ def list_workers(principal: Reader, ctx: Ctx) -> dict[str, Any]:
     """Workers by their last heartbeat: pool, slots, running attempts, alive (heard from in 15 s)."""
     with ctx.db() as conn:
         return {"workers": queries.list_workers(conn)}
+
+
+@router.get("/api/v1/dead-letters")
+def list_dead_letters(principal: Reader, ctx: Ctx, limit: int = Query(100, ge=1, le=1000),
+                      topic: str | None = Query(None, max_length=255)) -> dict[str, Any]:
+    """Records the engine or the projector refused, newest first: the reason, the topic, partition and offset they
+    came from, where they sit in the dead-letter topic, their key, size, a bounded preview and the event they
+    decode to (when they do). `topic` keeps those of one source topic."""
+    return dead_letters.listed(ctx, limit, topic)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -66,12 +66,11 @@ export async function deadLetters(main) {
     h("h1", {}, "Dead letters"),
     h("p", { class: "muted" }, `Records the engine or the projector refused, newest first, from the topic ${answer.topic}. Each keeps where it came from in the log and why it was refused.`),
     table([
-      { title: "Refused", cell: (d) => when(d.dead_lettered_at || d.timestamp) },
       { title: "Reason", cell: (d) => d.reason || "" },
-      { title: "From", cell: (d) => h("code", {}, `${d.original_topic || d.topic}[${d.original_partition ?? d.partition}]@${d.original_offset ?? d.offset}`) },
-      { title: "Event", cell: (d) => [d.event_type || "", d.execution_id ? [" ", executionLink(d.execution_id)] : ""] },
+      { title: "From", cell: (d) => h("code", {}, `${d.source_topic ?? "?"}[${d.source_partition ?? "?"}]@${d.source_offset ?? "?"}`) },
+      { title: "Event", cell: (d) => [d.event_type || h("span", { class: "muted" }, "undecodable"), d.execution_id ? [" ", executionLink(d.execution_id)] : ""] },
       { title: "Key", cell: (d) => h("code", {}, d.key || "") },
-      { title: "Value", cell: (d) => h("details", {}, h("summary", {}, `${d.value_size ?? "?"} bytes`), h("pre", {}, d.value_preview || "")) },
+      { title: "Value", cell: (d) => h("details", {}, h("summary", {}, `${d.value_size} bytes`), h("pre", {}, d.value_preview)) },
       { title: "Here", cell: (d) => h("code", {}, `${answer.topic}[${d.partition}]@${d.offset}`) },
-    ], answer.dead_letters));
+    ], answer.dead_letters, (d) => ({ "data-dead-letter": `${d.partition}:${d.offset}` })));
 }

@@ -193,7 +193,7 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
         if status["status"] in EXECUTION_TERMINAL:
             break
         time.sleep(0.1)
-    _show_status(status, args.json)
+    _show_status(_in_flow_order(settings, status) if status.get("jobs") else status, args.json)
     if status["status"] == "SUCCEEDED":
         return EXIT_OK
     if status["status"] in EXECUTION_TERMINAL:
@@ -219,11 +219,21 @@ def _show_status(status: dict[str, Any], as_json: bool) -> None:
         print(f"  {job['job']:<30} {job['status']:<11}{attempt} {detail}".rstrip())
 
 
+def _in_flow_order(settings: Settings, status: dict[str, Any]) -> dict[str, Any]:
+    """The jobs as the flow runs them (its layout's order), not as the views sort them."""
+    try:
+        order = call(settings.api_url, "GET", f"/api/v1/executions/{status['execution_id']}/graph")["order"]
+    except ApiFailure:
+        return status  # no snapshot to order by (an older stack): the view's order
+    place = {name: index for index, name in enumerate(order)}
+    return {**status, "jobs": sorted(status.get("jobs", []), key=lambda j: (place.get(j["job"], len(place)), j["job"]))}
+
+
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     path = f"/api/v1/executions/{args.execution_id}"
     if args.as_of:
         path += "?as_of=" + urllib.parse.quote(args.as_of)
-    status = call(settings.api_url, "GET", path)
+    status = _in_flow_order(settings, call(settings.api_url, "GET", path))
     _show_status(status, args.json)
     if args.as_of and not args.json:
         as_of = status["as_of"]
@@ -452,54 +462,56 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="print a JSON report")
     validate.set_defaults(handler=_flow_validate)
     register = flow_commands.add_parser("register", help="register a flow file with the API")
-    register.add_argument("file")
-    register.add_argument("--json", action="store_true")
+    register.add_argument("file", help="YAML flow file")
+    register.add_argument("--json", action="store_true", help="print JSON instead of text")
     register.set_defaults(handler=_flow_register)
 
     project = commands.add_parser("project", help="upload an Azkaban project archive (zip)")
     project_commands = project.add_subparsers(dest="project_command", metavar="PROJECT_COMMAND")
     project_commands.required = True
     upload = project_commands.add_parser("upload", help="upload NAME ARCHIVE.zip: its flows become NAME/FLOW")
-    upload.add_argument("name")
-    upload.add_argument("archive")
-    upload.add_argument("--json", action="store_true")
+    upload.add_argument("name", help="the project's name")
+    upload.add_argument("archive", help="the project zip")
+    upload.add_argument("--json", action="store_true", help="print JSON instead of text")
     upload.set_defaults(handler=_project_upload)
     projects = commands.add_parser("projects", help="list projects, or one project's uploads and flows")
-    projects.add_argument("name", nargs="?")
-    projects.add_argument("--json", action="store_true")
+    projects.add_argument("name", nargs="?", help="one project (default: list them all)")
+    projects.add_argument("--json", action="store_true", help="print JSON instead of text")
     projects.set_defaults(handler=_projects)
 
     add_schedule_commands(commands)
     add_access_commands(commands)
 
     submit = commands.add_parser("submit", help="run a registered flow (by name) or a flow file")
-    submit.add_argument("flow", metavar="FLOW_NAME_OR_FILE")
-    submit.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    submit.add_argument("flow", metavar="FLOW_NAME_OR_FILE",
+                        help="a registered flow, PROJECT/FLOW of an uploaded project, or a flow file (inline)")
+    submit.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a param of the run; repeat for more")
     submit.add_argument("--version", help="version hash of a registered flow (default: latest)")
-    submit.add_argument("--idempotency-key")
+    submit.add_argument("--idempotency-key", help="submitting again with the same key starts nothing new")
     submit.add_argument("--wait", action="store_true", help="wait for the end; exit 0 only when it SUCCEEDED")
     submit.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits (then exit 3)")
-    submit.add_argument("--json", action="store_true")
+    submit.add_argument("--json", action="store_true", help="print JSON instead of text")
     submit.set_defaults(handler=_submit)
 
     status = commands.add_parser("status", help="an execution with its jobs and attempts")
-    status.add_argument("execution_id")
+    status.add_argument("execution_id", help="the execution's id")
     status.add_argument("--as-of", help="its state as of a log offset or an ISO-8601 time")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
     status.set_defaults(handler=_status)
 
     history = commands.add_parser("history", help="the ordered event history of an execution")
-    history.add_argument("execution_id")
+    history.add_argument("execution_id", help="the execution's id")
     history.add_argument("--from-kafka", action="store_true",
                          help="read the executions log itself (needs KAFKABAN_BOOTSTRAP, not the API)")
-    history.add_argument("--json", action="store_true")
+    history.add_argument("--json", action="store_true", help="print JSON instead of text")
     history.set_defaults(handler=_history)
 
     replay = commands.add_parser("replay", help="audit the projections against the log")
     replay_commands = replay.add_subparsers(dest="replay_command", metavar="REPLAY_COMMAND")
     replay_commands.required = True
     replay_verify = replay_commands.add_parser("verify", help="fold the log and compare with the projection")
-    replay_verify.add_argument("--json", action="store_true")
+    replay_verify.add_argument("--json", action="store_true", help="print JSON instead of text")
     replay_verify.add_argument("--max-lag", type=int, default=VERIFY_MAX_LAG, metavar="N",
                                help="fail when the projector is more than N records behind the executions topic "
                                     f"(default {VERIFY_MAX_LAG})")
@@ -520,35 +532,36 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(handler=_projections_rebuild)
 
     executions = commands.add_parser("executions", help="list executions")
-    executions.add_argument("--status", choices=list(ExecutionStatus), type=str.upper)
-    executions.add_argument("--flow")
+    executions.add_argument("--status", choices=list(ExecutionStatus), type=str.upper,
+                            help="only executions in this status")
+    executions.add_argument("--flow", help="only executions of this flow")
     executions.add_argument("--since", help="submitted at or after (ISO-8601)")
     executions.add_argument("--until", help="submitted before (ISO-8601)")
-    executions.add_argument("--schedule")
+    executions.add_argument("--schedule", help="only executions this schedule started")
     executions.add_argument("--cursor", help="next_cursor of a previous page")
-    executions.add_argument("--limit", type=int, default=50)
-    executions.add_argument("--json", action="store_true")
+    executions.add_argument("--limit", type=int, default=50, help="executions a page (default 50)")
+    executions.add_argument("--json", action="store_true", help="print JSON instead of text")
     executions.set_defaults(handler=_executions)
 
     logs = commands.add_parser("logs", help="a job's output lines (embedded flow jobs as parent/child)")
-    logs.add_argument("execution_id")
-    logs.add_argument("job")
+    logs.add_argument("execution_id", help="the execution's id")
+    logs.add_argument("job", help="the job's name")
     logs.add_argument("--attempt", type=int, help="which attempt (default: the current one)")
     logs.add_argument("--follow", action="store_true", help="stream lines until the attempt ends")
     logs.add_argument("--json", action="store_true", help="one JSON object per line")
     logs.set_defaults(handler=_logs)
 
     cancel = commands.add_parser("cancel", help="cancel an execution")
-    cancel.add_argument("execution_id")
-    cancel.add_argument("--reason")
-    cancel.add_argument("--json", action="store_true")
+    cancel.add_argument("execution_id", help="the execution's id")
+    cancel.add_argument("--reason", help="why (recorded in the event)")
+    cancel.add_argument("--json", action="store_true", help="print JSON instead of text")
     cancel.set_defaults(handler=_cancel)
 
     engine = commands.add_parser("engine", help="run an engine processor")
     engine.set_defaults(handler=_engine)
     worker = commands.add_parser("worker", help="run a worker of one pool")
-    worker.add_argument("--pool", default="default")
-    worker.add_argument("--slots", type=int, default=4)
+    worker.add_argument("--pool", default="default", help="the pool it takes jobs of (default: default)")
+    worker.add_argument("--slots", type=int, default=4, help="attempts it runs at once (default 4)")
     worker.add_argument("--cpu", type=float, help="CPUs this worker offers (default: all)")
     worker.add_argument("--memory", type=int, help="MiB this worker offers (default: all)")
     worker.add_argument("--jobtypes", type=Path, metavar="DIR",
@@ -557,11 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
     projector = commands.add_parser("projector", help="run the projector (Kafka -> PostgreSQL)")
     projector.set_defaults(handler=_projector)
     api = commands.add_parser("api", help="run the HTTP API")
-    api.add_argument("--host")
-    api.add_argument("--port", type=int)
+    api.add_argument("--host", help="address to listen on (default KAFKABAN_API_HOST)")
+    api.add_argument("--port", type=int, help="port to listen on (default KAFKABAN_API_PORT)")
     api.set_defaults(handler=_api)
     dev = commands.add_parser("dev", help="run everything in one command, with an embedded broker and database")
-    dev.add_argument("--port", type=int, default=8080)
+    dev.add_argument("--port", type=int, default=8080, help="the API's and the web UI's port (default 8080)")
     dev.add_argument("--example", action="store_true", help="register and submit the example flow once ready")
     dev.add_argument("--data-dir", type=Path,
                      help="where the broker and database keep their data (default: ~/.local/share/kafkaban/dev)")

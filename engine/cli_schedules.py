@@ -8,7 +8,7 @@ import sys
 import urllib.parse
 from typing import Any
 
-from engine.cli_common import EXIT_OK, EXIT_USAGE, params, print_json
+from engine.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, params, print_json
 from engine.client import call
 from engine.clock import now_ms
 from engine.config import Settings
@@ -130,6 +130,9 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for fire in fires:
             print(f"{fire['local']}   ({fire['utc']} UTC)")
+    if not fires:  # a schedule of it would be accepted and never start anything: say so, and fail
+        print(f"kafkaban: {args.cron!r} never fires: no date after the start matches it", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -139,16 +142,19 @@ def _spec_arguments(parser: argparse.ArgumentParser, creating: bool) -> None:
         parser.add_argument("--cron", required=True,
                             help="Unix cron (5 fields), Quartz cron (6-7, seconds first), @daily, or 'every 15m'")
     else:
-        parser.add_argument("--flow")
-        parser.add_argument("--cron")
+        parser.add_argument("--flow", help="run another flow (NAME or PROJECT/FLOW)")
+        parser.add_argument("--cron", help="a new expression (as for create)")
     parser.add_argument("--tz", "--timezone", dest="timezone", help="IANA time zone (default UTC)")
-    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="a param of each run; repeat for more")
     parser.add_argument("--version", help="pin a flow version hash or a project archive sha256")
     parser.add_argument("--start", help="no tick before (ISO-8601; without an offset, in --tz)")
     parser.add_argument("--end", help="no tick after")
     parser.add_argument("--overlap", choices=["skip", "buffer_one", "buffer_all", "cancel_other", "terminate_other",
-                                              "allow_all"])
-    parser.add_argument("--catchup", choices=["none", "latest", "all"])
+                                              "allow_all"],
+                        help="when the last run is still going at a tick (default skip)")
+    parser.add_argument("--catchup", choices=["none", "latest", "all"],
+                        help="ticks missed while the engine was down: none, the latest, or all of them")
     parser.add_argument("--catchup-window", help="how old a missed tick may be and still fire (e.g. 1h)")
     parser.add_argument("--jitter", help="fire each tick up to this much late (e.g. 30s), a fixed amount per tick")
 
@@ -164,32 +170,32 @@ def add_schedule_commands(commands: Any) -> None:
     create.set_defaults(handler=_create)
 
     update = sub.add_parser("update", help="change a schedule (options not given stay as they are)")
-    update.add_argument("schedule_id")
+    update.add_argument("schedule_id", help="the schedule's id")
     _spec_arguments(update, creating=False)
     update.set_defaults(handler=_update)
 
     listing = sub.add_parser("list", help="list schedules")
-    listing.add_argument("--flow")
+    listing.add_argument("--flow", help="only the schedules of this flow")
     listing.add_argument("--deleted", action="store_true", help="include deleted schedules")
     listing.set_defaults(handler=_list)
 
     show = sub.add_parser("show", help="a schedule with its latest ticks and what each started")
-    show.add_argument("schedule_id")
+    show.add_argument("schedule_id", help="the schedule's id")
     show.add_argument("--fires", type=int, default=20, help="how many ticks to show")
     show.set_defaults(handler=_show)
 
     for action, text in (("pause", "stop firing until resumed"), ("resume", "fire again (the paused ticks start "
                          "nothing)"), ("trigger", "run the flow now, once"), ("delete", "fire no more")):
         parser = sub.add_parser(action, help=text)
-        parser.add_argument("schedule_id")
+        parser.add_argument("schedule_id", help="the schedule's id")
         if action == "pause":
             parser.add_argument("--note", help="why")
         parser.set_defaults(handler=_control(action))
 
     backfill = sub.add_parser("backfill", help="run the ticks of a past range, each as an execution of its own")
-    backfill.add_argument("schedule_id")
+    backfill.add_argument("schedule_id", help="the schedule's id")
     backfill.add_argument("--from", required=True, help="ISO-8601 (without an offset: in the schedule's zone)")
-    backfill.add_argument("--to", required=True)
+    backfill.add_argument("--to", required=True, help="end of the range, ISO-8601 (as --from)")
     backfill.add_argument("--overlap", choices=["wait", "skip", "allow_all"],
                           help="wait (default): one run after another; skip: skip a tick while a run goes on")
     backfill.add_argument("--max-per-minute", type=int, default=0, help="pace (0: no limit)")
@@ -197,14 +203,15 @@ def add_schedule_commands(commands: Any) -> None:
     backfill.set_defaults(handler=_backfill)
 
     preview_parser = sub.add_parser("preview", help="print the next fire times of an expression (no API needed)")
-    preview_parser.add_argument("cron")
-    preview_parser.add_argument("--tz", "--timezone", dest="timezone", default="UTC")
+    preview_parser.add_argument("cron", help="the expression, as for create")
+    preview_parser.add_argument("--tz", "--timezone", dest="timezone", default="UTC",
+                                help="IANA time zone (default UTC)")
     preview_parser.add_argument("--from", help="start from this time (ISO-8601, in --tz; default now)")
-    preview_parser.add_argument("--count", type=int, default=10)
+    preview_parser.add_argument("--count", type=int, default=10, help="how many fire times (default 10)")
     preview_parser.set_defaults(handler=_preview)
 
     for parser in (create, update, listing, show, preview_parser, backfill, *[sub.choices[a] for a in
                                                                    ("pause", "resume", "trigger", "delete")]):
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--json", action="store_true", help="print JSON instead of text")
         if parser not in (listing, show, preview_parser):
             parser.add_argument("--by", default="cli", help="who does this (recorded in the event)")

@@ -37,7 +37,8 @@ def group_of(name: str) -> str | None:
 
 
 def layout(spec: FlowSpec) -> dict[str, Any]:
-    """The flow as nodes with (layer, row) and edges with the condition of the job they lead into."""
+    """The flow as nodes with (layer, row), edges with the condition of the job they lead into, and ``order``: the
+    jobs as a reader follows the flow (by layer, then row), which is how every listing of its jobs is sorted."""
     layer = layer_of(spec)
     declared = {job.name: index for index, job in enumerate(spec.jobs)}
     by_layer: dict[int, list[str]] = {}
@@ -59,6 +60,7 @@ def layout(spec: FlowSpec) -> dict[str, Any]:
     params = [{"name": name, "default": default, "required": default is None}
               for name, default in sorted(spec.params.items())]
     groups = sorted({g for g in (group_of(job.name) for job in spec.jobs) if g is not None})
+    order = [n["name"] for n in sorted(nodes, key=lambda n: (n["layer"], n["row"]))]
     return {"flow": spec.name, "version": spec.version_hash(), "failure_policy": spec.failure_policy.value,
-            "params": params, "nodes": nodes, "edges": edges, "groups": groups,
+            "params": params, "nodes": nodes, "edges": edges, "groups": groups, "order": order,
             "layers": max(layer.values(), default=-1) + 1}

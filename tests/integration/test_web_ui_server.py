@@ -203,3 +203,18 @@ def test_dead_letters_say_why_and_where_each_record_came_from(stack: Stack):
         status, _, _ = raw(stack, "GET", f"/api/v1/dead-letters?limit={bad}",
                            {"Authorization": f"Bearer {stack.token}"})
         assert status == 422, bad
+
+
+def test_status_lists_jobs_in_the_flows_order_not_alphabetically(stack: Stack):
+    from tests.integration.test_api_cli import cli
+
+    name = f"order{uuid.uuid4().hex[:6]}"
+    stack.register(f"name: {name}\nnodes:\n  - {{name: zeta, type: noop}}\n"
+                   "  - {name: mid, type: noop, dependsOn: [zeta]}\n  - {name: alpha, type: noop, dependsOn: [mid]}\n")
+    execution_id = stack.submit(flow=name)
+    stack.wait_for(execution_id)
+    done = cli(stack, "status", execution_id)
+    assert done.returncode == 0, done.stderr
+    listed = [line.split()[0] for line in done.stdout.splitlines()[2:]]
+    assert listed == ["zeta", "mid", "alpha"]
+    assert stack.api("GET", f"/api/v1/executions/{execution_id}/graph")["order"] == ["zeta", "mid", "alpha"]

@@ -54,6 +54,7 @@ def test_rows_within_a_layer_are_distinct_and_edges_carry_the_conditions_of_the_
     rows = {n["name"]: (n["layer"], n["row"]) for n in drawn["nodes"]}
     assert {rows["left"], rows["right"]} == {(1, 0), (1, 1)}
     assert drawn["layers"] == 3
+    assert drawn["order"][0] == "start" and drawn["order"][-1] == "end"
     assert sorted((e["from"], e["to"], e["condition"]) for e in drawn["edges"]) == [
         ("left", "end", "one_success"), ("right", "end", "one_success"), ("start", "left", None),
         ("start", "right", None)]

@@ -38,7 +38,7 @@ function summary(event) {
 export async function show(main, id) {
   const [graph, first] = await Promise.all([get(`/api/v1/executions/${encodeURIComponent(id)}/graph`),
                                            get(`/api/v1/executions/${encodeURIComponent(id)}`)]);
-  const order = [...graph.nodes].sort((a, b) => a.layer - b.layer || a.row - b.row).map((n) => n.name);
+  const order = graph.order;
   const nodeOf = Object.fromEntries(graph.nodes.map((n) => [n.name, n]));
   let selected = null;
   let current = first;

@@ -14,7 +14,19 @@ _URL_SAFE = "/?&=%:@,+;!$'()*~"
 
 
 class ApiUnreachable(RuntimeError):
-    pass
+    """Nothing answered at the API's URL: says what to start or set, since that is all a user can do about it."""
+
+    def __init__(self, base_url: str, reason: object) -> None:
+        super().__init__(f"cannot reach the Kafkaban API at {base_url} ({_reason(reason)}): start a stack with "
+                         f"`kafkaban dev` (or `kafkaban api`), or set KAFKABAN_URL to where one runs")
+        self.base_url = base_url
+
+
+def _reason(reason: object) -> str:
+    """``connection refused``, not ``[Errno 111] Connection refused``: the errno means nothing to a user."""
+    reason = getattr(reason, "reason", reason)  # a URLError wraps the OSError that says why
+    text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason) or type(reason).__name__
+    return text[:1].lower() + text[1:]
 
 
 class ApiFailure(RuntimeError):
@@ -50,7 +62,7 @@ def call(base_url: str, method: str, path: str, body: Any = None, raw: bytes | N
     except urllib.error.HTTPError as exc:
         raise _failure(exc) from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise ApiUnreachable(f"cannot reach the API at {base_url}: {getattr(exc, 'reason', exc)}") from exc
+        raise ApiUnreachable(base_url, exc) from exc
 
 
 def _failure(exc: urllib.error.HTTPError) -> ApiFailure:
@@ -75,7 +87,7 @@ def stream(base_url: str, path: str, token: str | None = None) -> Iterator[tuple
     except urllib.error.HTTPError as exc:
         raise _failure(exc) from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise ApiUnreachable(f"cannot reach the API at {base_url}: {getattr(exc, 'reason', exc)}") from exc
+        raise ApiUnreachable(base_url, exc) from exc
     with response:
         event, data = "message", ""
         for raw in response:

@@ -180,6 +180,34 @@ def list_workers(conn: psycopg.Connection, alive_within_s: float = WORKER_ALIVE_
     return [_clean(r) for r in rows]
 
 
+def pools(conn: psycopg.Connection, sample: int = 20, alive_within_s: float = WORKER_ALIVE_S) -> list[dict[str, Any]]:
+    """Each pool a worker serves or a job waits for: its live workers, their slots and how many they use, the jobs
+    queued or dispatched for it, and the first ``sample`` of those (oldest first)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        workers = cur.execute(
+            "SELECT pool, count(*) AS live_workers, sum(slots) AS slots, sum(jsonb_array_length(running)) AS used "
+            "FROM workers WHERE last_heartbeat > now() - make_interval(secs => %s) GROUP BY pool",
+            (alive_within_s,)).fetchall()
+        waiting = cur.execute(
+            "SELECT j.pool, j.execution_id, j.job, j.status FROM jobs j JOIN executions e USING (execution_id) "
+            "WHERE j.status IN ('QUEUED', 'DISPATCHED') ORDER BY e.submitted_at").fetchall()
+        known = [r["pool"] for r in cur.execute("SELECT DISTINCT pool FROM workers").fetchall()]
+    def blank(pool: str) -> dict[str, Any]:
+        return {"pool": pool, "live_workers": 0, "slots": 0, "used": 0, "waiting": 0, "waiting_jobs": []}
+
+    out = {pool: blank(pool) for pool in known}
+    for row in workers:
+        out[row["pool"]].update(live_workers=int(row["live_workers"]), slots=int(row["slots"] or 0),
+                                used=int(row["used"] or 0))
+    for row in waiting:
+        pool = out.setdefault(row["pool"], blank(row["pool"]))
+        pool["waiting"] += 1
+        if len(pool["waiting_jobs"]) < sample:
+            pool["waiting_jobs"].append({"execution_id": row["execution_id"], "job": row["job"],
+                                         "status": row["status"]})
+    return sorted(out.values(), key=lambda p: p["pool"])
+
+
 def job_logs(conn: psycopg.Connection, execution_id: str, job: str, attempt: int, after_seq: int = -1,
              limit: int = 10_000) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:

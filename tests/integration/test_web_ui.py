@@ -282,3 +282,18 @@ def test_a_value_from_the_log_is_shown_as_text_never_run(page: tuple[Any, Consol
     assert hostile in opened.inner_text("main")  # the params line and the job's echoed output, as text
     assert opened.evaluate("() => window.pwned") is None
     assert opened.locator("main img").count() == 0
+
+
+def test_the_workers_page_warns_of_a_pool_with_no_live_worker(page: tuple[Any, Console], stack: Stack):
+    opened, _ = page
+    pool = f"gpu{uuid.uuid4().hex[:6]}"
+    execution_id = stack.submit(definition=f"name: stranded\nnodes:\n  - {{name: train, type: noop, pool: {pool}}}")
+    stack.wait_for(execution_id, {"QUEUED", "DISPATCHED"}, job="train")
+    opened.goto(f"{stack.url}/workers")
+    warning = opened.wait_for_selector(f"[data-warning={pool}]")
+    assert "no live worker" in warning.inner_text() and f"kafkaban worker --pool {pool}" in warning.inner_text()
+    opened.goto(f"{stack.url}/executions/{execution_id}")
+    opened.wait_for_selector("details.card summary")
+    assert f"no worker in pool {pool}" in opened.inner_text("details.card")
+    shoot(opened, "why-not-running")
+    stack.api("POST", f"/api/v1/executions/{execution_id}/cancel", {})

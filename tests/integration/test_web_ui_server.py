@@ -218,3 +218,16 @@ def test_status_lists_jobs_in_the_flows_order_not_alphabetically(stack: Stack):
     listed = [line.split()[0] for line in done.stdout.splitlines()[2:]]
     assert listed == ["zeta", "mid", "alpha"]
     assert stack.api("GET", f"/api/v1/executions/{execution_id}/graph")["order"] == ["zeta", "mid", "alpha"]
+
+
+def test_pools_count_live_workers_and_the_jobs_waiting_for_each(stack: Stack):
+    pool = f"gpu{uuid.uuid4().hex[:6]}"
+    execution_id = stack.submit(definition=f"name: stranded\nnodes:\n  - {{name: train, type: noop, pool: {pool}}}")
+    stack.wait_for(execution_id, {"QUEUED", "DISPATCHED"}, job="train")
+    pools = {p["pool"]: p for p in stack.api("GET", "/api/v1/pools")["pools"]}
+    assert pools[pool]["live_workers"] == 0 and pools[pool]["waiting"] == 1
+    assert pools[pool]["waiting_jobs"][0]["execution_id"] == execution_id
+    assert pools["default"]["live_workers"] == 1 and pools["default"]["slots"] == 4
+    _, token = user(stack)
+    assert raw(stack, "GET", "/api/v1/pools", {"Authorization": f"Bearer {token}"})[0] == 403
+    stack.api("POST", f"/api/v1/executions/{execution_id}/cancel", {})

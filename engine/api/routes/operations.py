@@ -61,13 +61,23 @@ def list_workers(principal: Reader, ctx: Ctx) -> dict[str, Any]:
         return {"workers": queries.list_workers(conn)}
 
 
+@router.get("/api/v1/pools")
+def list_pools(principal: Reader, ctx: Ctx) -> dict[str, Any]:
+    """Each pool: live workers, slots and slots used, and the jobs waiting for it (queued or dispatched; the first
+    20, oldest first). A pool with jobs waiting and no live worker is one whose jobs will not run."""
+    with ctx.db() as conn:
+        return {"pools": queries.pools(conn)}
+
+
 @router.get("/api/v1/dead-letters")
-def list_dead_letters(principal: Reader, ctx: Ctx, limit: int = Query(100, ge=1, le=1000),
-                      topic: str | None = Query(None, max_length=255)) -> dict[str, Any]:
-    """Records the engine or the projector refused, newest first: the reason, the topic, partition and offset they
-    came from, where they sit in the dead-letter topic, their key, size, a bounded preview and the event they
-    decode to (when they do). `topic` keeps those of one source topic."""
-    return dead_letters.listed(ctx, limit, topic)
+async def list_dead_letters(principal: Reader, ctx: Ctx,
+                            limit: int = Query(dead_letters.DEFAULT_LIMIT, ge=1, le=dead_letters.MAX_LIMIT),
+                            topic: str | None = Query(None, max_length=255)) -> dict[str, Any]:
+    """Records the engine or a worker refused, newest first, read from the dead-letter topic: when
+    and why each was refused, the topic, partition and offset it came from, where it sits in the dead-letter topic,
+    its key, size, a bounded preview and the event it decodes to (when it does). `topic` keeps those of one source
+    topic among the newest `limit` of each partition. 503 when the broker does not answer in time."""
+    return await asyncio.to_thread(dead_letters.listed, ctx, limit, topic)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -14,37 +14,18 @@ export async function workers(main) {
   const body = h("div", {});
   fill(main, h("h1", {}, "Workers & pools"), body);
   async function load() {
-    const [w, running] = await Promise.all([get("/api/v1/workers"),
-      get(`/api/v1/executions${query({ status: "RUNNING", limit: 200 })}`)]);
-    const pools = new Map();
-    for (const worker of w.workers) {
-      if (!pools.has(worker.pool)) pools.set(worker.pool, { live: 0, slots: 0, used: 0 });
-      const pool = pools.get(worker.pool);
-      if (worker.alive) { pool.live += 1; pool.slots += worker.slots; pool.used += (worker.running || []).length; }
-    }
-    // jobs waiting per pool, from the running executions' jobs (their queued and dispatched ones)
-    const waiting = new Map();
-    const views = await Promise.all(running.executions.slice(0, 50).map((x) => get(`/api/v1/executions/${encodeURIComponent(x.execution_id)}`).catch(() => null)));
-    for (const view of views.filter(Boolean)) {
-      for (const job of view.jobs) {
-        if (job.status !== "QUEUED" && job.status !== "DISPATCHED") continue;
-        if (!waiting.has(job.pool)) waiting.set(job.pool, []);
-        waiting.get(job.pool).push({ execution: view.execution_id, job: job.job });
-        if (!pools.has(job.pool)) pools.set(job.pool, { live: 0, slots: 0, used: 0 });
-      }
-    }
-    const poolRows = [...pools.entries()].map(([name, p]) => ({ name, ...p, waiting: waiting.get(name) || [] }));
-    fill(body, 
-      poolRows.filter((p) => p.live === 0 && p.waiting.length).map((p) =>
-        h("p", { class: "message", role: "alert" }, `Pool ${p.name} has no live worker and ${p.waiting.length} job(s) waiting for one: start one with kafkaban worker --pool ${p.name}`)),
+    const [w, p] = await Promise.all([get("/api/v1/workers"), get("/api/v1/pools")]);
+    fill(body,
+      p.pools.filter((pool) => pool.live_workers === 0 && pool.waiting).map((pool) =>
+        h("p", { class: "message", role: "alert", "data-warning": pool.pool }, `Pool ${pool.pool} has no live worker and ${pool.waiting} job(s) waiting for one: start one with kafkaban worker --pool ${pool.pool}`)),
       h("h2", {}, "Pools"),
       table([
-        { title: "Pool", cell: (p) => p.name },
-        { title: "Live workers", cell: (p) => (p.live ? String(p.live) : h("span", { class: "warning" }, "none")) },
-        { title: "Slots used", cell: (p) => `${p.used} / ${p.slots}` },
-        { title: "Jobs waiting", cell: (p) => (p.waiting.length ? h("details", {}, h("summary", {}, String(p.waiting.length)),
-          h("ul", {}, p.waiting.slice(0, 100).map((j) => h("li", {}, executionLink(j.execution), ` ${j.job}`)))) : "0") },
-      ], poolRows, (p) => ({ "data-pool": p.name })),
+        { title: "Pool", cell: (x) => x.pool },
+        { title: "Live workers", cell: (x) => (x.live_workers ? String(x.live_workers) : h("span", { class: "warning" }, "none")) },
+        { title: "Slots used", cell: (x) => `${x.used} / ${x.slots}` },
+        { title: "Jobs waiting", cell: (x) => (x.waiting ? h("details", {}, h("summary", {}, String(x.waiting)),
+          h("ul", {}, x.waiting_jobs.map((j) => h("li", {}, executionLink(j.execution_id), ` ${j.job} (${j.status})`)))) : "0") },
+      ], p.pools, (x) => ({ "data-pool": x.pool })),
       h("h2", {}, "Workers"),
       table([
         { title: "Worker", cell: (x) => x.worker_id },

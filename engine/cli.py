@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 import urllib.parse
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli_access import add_access_commands
-from engine.cli_common import EXIT_FAILED, EXIT_OK, EXIT_STILL_RUNNING, EXIT_USAGE
+from engine.cli_common import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_OK, EXIT_STILL_RUNNING, EXIT_USAGE
 from engine.cli_common import params as _params
 from engine.cli_common import print_json as _print_json
 from engine.cli_schedules import add_schedule_commands
@@ -449,8 +450,21 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
     return run(settings, args.port, data_dir=args.data_dir, fresh=args.fresh, example=args.example)
 
 
+def package_version() -> str:
+    """The installed distribution's version (pyproject.toml names it once); a source tree run without installing
+    has none to report."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kafkaban")
+    except PackageNotFoundError:
+        return "(unknown: not installed as a package)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kafkaban", description="Event-sourced workflow scheduler on Kafka.")
+    parser.add_argument("--version", action="version", version=f"kafkaban {package_version()}",
+                        help="print the installed version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -585,6 +599,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's last flush at exit
+    except BrokenPipeError:
+        # the reader closed the pipe (`| head`): stop quietly, as a Unix tool ended by SIGPIPE does; stdout now goes
+        # nowhere, so the interpreter's own flush at exit does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STILL_RUNNING = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a tool SIGPIPE ended: 141
 
 
 def params(pairs: list[str]) -> dict[str, str]:

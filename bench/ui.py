@@ -25,12 +25,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
-
+from bench.burst import produce_burst
 from bench.common import footer, services, stamp, step, versions, write_results
-from bench.kafka_benches import flow, submission
+from bench.kafka_benches import flow
 from engine.domain.loader import load_flow
-from engine.kafka import producer_config
 from projections.db import connect, migrate
 from tests.integration.stack import Stack
 from tests.support.browser import chromium
@@ -52,23 +50,12 @@ def wide_flow(jobs: int, width: int = 50) -> str:
 
 def fill_views(stack: Stack, count: int) -> float:
     """``count`` one-job executions produced straight to Kafka; seconds until all are in the views."""
-    spec = flow("single", 1)
-    producer = Producer(producer_config(stack.settings))
     started = time.perf_counter()
-    for _ in range(count):
-        key, value = submission(spec)
-        while True:
-            try:
-                producer.produce(stack.settings.executions_topic, key=key.encode(), value=value)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
-    producer.flush(120)
+    produce_burst(stack, count, jobs=1)
     with connect(stack.settings.require_database(), stack.settings.database_schema) as conn:
         while True:
             row = conn.execute("SELECT count(*) FROM executions WHERE flow_name = %s AND status = 'SUCCEEDED'",
-                               (spec.name,)).fetchone()
+                               (flow("chain", 1).name,)).fetchone()
             if row and row[0] >= count:
                 return time.perf_counter() - started
             time.sleep(1)

@@ -183,6 +183,25 @@ def dead_letter_headers(reason: str, topic: str, partition: int, offset: int) ->
             (HEADER_PARTITION, str(partition).encode()), (HEADER_OFFSET, str(offset).encode())]
 
 
+def dead_letter_origin(headers: Iterable[tuple[str, bytes | None]],
+                       ) -> tuple[str | None, str | None, int | None, int | None]:
+    """(reason, source topic, partition, offset) as ``dead_letter_headers`` wrote them. Anyone who may write the
+    dead-letter topic can put anything there: a header that is missing or not a number is None, never an error."""
+    found = dict(headers)
+
+    def text(name: str) -> str | None:
+        raw = found.get(name)
+        return raw.decode(errors="replace") if raw is not None else None
+
+    def number(name: str) -> int | None:
+        try:
+            return int(found.get(name) or b"")
+        except ValueError:
+            return None
+
+    return text(HEADER_REASON), text(HEADER_TOPIC), number(HEADER_PARTITION), number(HEADER_OFFSET)
+
+
 def send_dead_letter(producer: Producer, settings: Settings, key: bytes | None, value: bytes | None, reason: str,
                      topic: str, partition: int, offset: int) -> None:
     producer.produce(settings.deadletter_topic, key=key, value=value,

@@ -156,6 +156,40 @@ def _projects(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _flows(args: argparse.Namespace, settings: Settings) -> int:
+    """Every flow a submission may name: the registered ones, then each project's as PROJECT/FLOW."""
+    registered = call(settings.api_url, "GET", "/api/v1/flows")["flows"]
+    projects = call(settings.api_url, "GET", "/api/v1/projects")["projects"]
+    rows = [{"name": f["name"], "project": None, "version": f["version"], "jobs": f["jobs"],
+             "versions": f["versions"], "registered_at": f["registered_at"], "last_run": f.get("last_run")}
+            for f in registered]
+    rows += [{"name": f"{p['project']}/{flow}", "project": p["project"], "version": p["archive_sha256"],
+              "jobs": None, "versions": p["uploads"], "registered_at": p["uploaded_at"],
+              "last_run": (p.get("last_runs") or {}).get(flow)}
+             for p in projects for flow in p["flows"]]
+    if args.json:
+        _print_json({"flows": rows})
+        return EXIT_OK
+    if not rows:
+        print("no flows: register one with `kafkaban flow register FILE`, or upload a project with "
+              "`kafkaban project upload NAME ARCHIVE.zip`")
+        return EXIT_OK
+    width = max(len("FLOW"), *(len(row["name"]) for row in rows))
+    print(f"{'FLOW':<{width}}  {'VERSION':<19}  {'JOBS':>4}  LAST RUN")
+    for row in rows:
+        run = row["last_run"]
+        last = f"{run['status']} {run['submitted_at']} ({run['execution_id']})" if run else "never run"
+        jobs = "-" if row["jobs"] is None else str(row["jobs"])
+        print(f"{row['name']:<{width}}  {_short_version(row['version']):<19}  {jobs:>4}  {last}")
+    return EXIT_OK
+
+
+def _short_version(version: str) -> str:
+    """``sha256:`` and 12 hex digits: enough to tell versions apart in a table (--json has the whole hash)."""
+    algorithm, colon, digest = version.partition(":")
+    return f"{algorithm}:{digest[:12]}" if colon else version[:12]
+
+
 # -- executions -------------------------------------------------------------------------------------------------
 
 def _submit(args: argparse.Namespace, settings: Settings) -> int:
@@ -492,6 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
     projects.add_argument("name", nargs="?", help="one project (default: list them all)")
     projects.add_argument("--json", action="store_true", help="print JSON instead of text")
     projects.set_defaults(handler=_projects)
+    flows = commands.add_parser("flows", help="list the flows a submission may name: registered flows and each "
+                                "project's PROJECT/FLOW, with their latest version and last run")
+    flows.add_argument("--json", action="store_true", help="print JSON instead of text")
+    flows.set_defaults(handler=_flows)
 
     add_schedule_commands(commands)
     add_access_commands(commands)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 
@@ -86,3 +87,28 @@ def test_a_job_dispatched_to_a_pool_without_workers_says_so(stack: Stack) -> Non
     assert stack.wait_for(execution_id)["status"] == "CANCELLED"
     default = stack.wait_for(stack.submit(definition="nodes: [{name: a, type: noop}]"))
     assert "waiting" not in stack.job(default, "a")  # the default pool has a live worker
+
+
+def test_flows_lists_registered_flows_and_project_flows(stack: Stack) -> None:
+    from tests.integration.test_projects import PROJECTS, upload
+
+    name = f"listed{uuid.uuid4().hex[:6]}"
+    registered = stack.register(f"name: {name}\nnodes: [{{name: a, type: noop}}, {{name: b, type: noop}}]\n")
+    ran = stack.wait_for(stack.submit(flow=name))
+    project = f"proj{uuid.uuid4().hex[:6]}"
+    uploaded = upload(stack, project, (PROJECTS / "basicFlow20Project.zip").read_bytes())
+
+    listed = cli(stack, "flows", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)["flows"]}
+    assert rows[name]["version"] == registered["version"] and rows[name]["jobs"] == 2
+    assert rows[name]["last_run"]["execution_id"] == ran["execution_id"]
+    assert rows[f"{project}/basic"]["project"] == project and rows[f"{project}/basic"]["last_run"] is None
+    assert rows[f"{project}/basic"]["version"] == uploaded["archive"]
+
+    table = cli(stack, "flows")
+    assert table.returncode == 0, table.stderr
+    lines = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
+    assert table.stdout.split()[:4] == ["FLOW", "VERSION", "JOBS", "LAST"]
+    assert f"SUCCEEDED {ran['submitted_at']}" in lines[name] and registered["version"][:19] in lines[name]
+    assert "never run" in lines[f"{project}/basic"]

@@ -254,15 +254,6 @@ def execution_position(conn: psycopg.Connection, execution_id: str) -> int | Non
     return None if row is None else int(row[0])
 
 
-def dead_letters(conn: psycopg.Connection, limit: int = 100, source_topic: str | None = None) -> list[dict[str, Any]]:
-    """The newest dead letters (the projector's copy of the dead-letter topic), optionally of one source topic."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        return list(cur.execute(
-            "SELECT topic, partition, \"offset\", reason, source_topic, source_partition, source_offset, key, value "
-            "FROM deadletters WHERE %s::text IS NULL OR source_topic = %s ORDER BY \"offset\" DESC, partition "
-            "LIMIT %s", (source_topic, source_topic, limit)).fetchall())
-
-
 def get_execution(conn: psycopg.Connection, execution_id: str) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute("SELECT * FROM executions WHERE execution_id = %s", (execution_id,)).fetchone()

@@ -17,6 +17,7 @@ from engine.domain import events as ev
 from engine.domain.evolve import evolve
 from engine.domain.loader import check_flow
 from engine.domain.state import ExecutionState
+from engine.kafka import dead_letter_origin
 from projections.queries import event_from_row, execution_events
 
 
@@ -178,17 +179,12 @@ def write_flow(conn: psycopg.Connection, decoded: dict[str, Any]) -> None:
 
 def write_dead_letter(conn: psycopg.Connection, topic: str, partition: int, offset: int,
                       headers: dict[str, bytes], key: bytes | None, value: bytes | None) -> None:
-    def header(name: str) -> str | None:
-        raw = headers.get(name)
-        return raw.decode(errors="replace") if raw is not None else None
-
-    source_partition, source_offset = header("kafkaban.source.partition"), header("kafkaban.source.offset")
+    # read as the API reads them: a header someone wrote that is not a number is None, not a projector that stops
+    reason, source_topic, source_partition, source_offset = dead_letter_origin(headers.items())
     conn.execute(
         "INSERT INTO deadletters (topic, partition, \"offset\", reason, source_topic, source_partition, "
         "source_offset, key, value) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (topic, partition, offset, header("kafkaban.reason") or "unknown", header("kafkaban.source.topic"),
-         int(source_partition) if source_partition else None, int(source_offset) if source_offset else None,
-         key, value),
+        (topic, partition, offset, reason or "unknown", source_topic, source_partition, source_offset, key, value),
     )
 
 

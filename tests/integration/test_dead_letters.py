@@ -1,7 +1,8 @@
 """GET /api/v1/dead-letters on a real stack: a poison record produced to the executions topic shows up with its
 reason, where it came from and where it sits in the dead-letter topic; a forged event that decodes names its type
-and execution; a caller without the READ role is refused, a bad limit is a 422 that changes nothing; the reader
-steps over transaction markers, and a broker that does not answer is a 503 in bounded time."""
+and execution; a caller without the READ role is refused, a bad limit is a 422 that changes nothing; headers
+someone else wrote are unknowns, not errors (here and in the projector); the reader steps over transaction markers,
+and a broker that does not answer is a 503 in bounded time."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from engine.codec import encode_event
 from engine.config import Settings
 from engine.domain import events as ev
 from engine.embedded import free_port
-from engine.kafka import dead_letter_headers, ensure_topics, producer_config
+from engine.kafka import HEADER_PARTITION, HEADER_TOPIC, dead_letter_headers, ensure_topics, producer_config
 from engine.processor.replay import dead_lettered, high_watermarks, read_dead_letters
 from engine.service.dead_letters import newest
 from engine.service.errors import ServiceError
+from projections.db import connect
 from tests.integration.stack import Stack
 
 
@@ -139,3 +141,24 @@ def test_a_broker_that_does_not_answer_is_a_503_in_bounded_time():
         newest(settings, timeout=2)
     assert refused.value.status_code == 503
     assert time.monotonic() - started < 10
+
+
+def test_headers_someone_else_wrote_are_shown_as_unknown_and_the_projector_goes_on(stack: Stack):
+    settings = stack.settings
+    key = f"odd-{uuid.uuid4().hex[:8]}"
+    producer = Producer(producer_config(settings))
+    producer.produce(settings.deadletter_topic, key=key.encode(), value=None,
+                     headers=[(HEADER_TOPIC, settings.executions_topic.encode()), (HEADER_PARTITION, b"seven")])
+    producer.flush(30)
+    _, found = listed_with(stack, key)
+    assert (found["reason"], found["source_topic"], found["source_partition"], found["source_offset"]) == (
+        None, settings.executions_topic, None, None)
+    assert (found["value_size"], found["value_preview"]) == (0, "")
+    deadline = time.monotonic() + 60
+    row = None
+    while row is None and time.monotonic() < deadline:
+        with connect(settings.require_database(), settings.database_schema, autocommit=True) as conn:
+            row = conn.execute("SELECT reason, source_topic, source_partition FROM deadletters WHERE partition = %s "
+                               "AND \"offset\" = %s", (found["partition"], found["offset"])).fetchone()
+        time.sleep(0.2)
+    assert row == ("unknown", settings.executions_topic, None), stack.log("projector")

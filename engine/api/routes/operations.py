@@ -73,10 +73,10 @@ def list_pools(principal: Reader, ctx: Ctx) -> dict[str, Any]:
 async def list_dead_letters(principal: Reader, ctx: Ctx,
                             limit: int = Query(dead_letters.DEFAULT_LIMIT, ge=1, le=dead_letters.MAX_LIMIT),
                             topic: str | None = Query(None, max_length=255)) -> dict[str, Any]:
-    """Records the engine or a worker refused, newest first, read from the dead-letter topic: when
-    and why each was refused, the topic, partition and offset it came from, where it sits in the dead-letter topic,
-    its key, size, a bounded preview and the event it decodes to (when it does). `topic` keeps those of one source
-    topic among the newest `limit` of each partition. 503 when the broker does not answer in time."""
+    """Records the engine or a worker refused, newest first, read from the dead-letter topic: when and why each was
+    refused, the topic, partition and offset it came from, where it sits in the dead-letter topic, its key, size, a
+    bounded preview and the event it decodes to (when it does). `topic` keeps those of one source topic among the
+    newest `limit` of each partition. 503 when the broker does not answer in time."""
     return await asyncio.to_thread(dead_letters.listed, ctx, limit, topic)
 
 

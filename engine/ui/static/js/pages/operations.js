@@ -45,8 +45,9 @@ export async function deadLetters(main) {
   const answer = await get(`/api/v1/dead-letters${query({ topic: params.get("topic") || "", limit: 200 })}`);
   fill(main, 
     h("h1", {}, "Dead letters"),
-    h("p", { class: "muted" }, `Records the engine or the projector refused, newest first, from the topic ${answer.topic}. Each keeps where it came from in the log and why it was refused.`),
+    h("p", { class: "muted" }, `Records the engine or a worker refused, newest first, from the topic ${answer.topic}. Each keeps where it came from in the log and why it was refused.`),
     table([
+      { title: "Refused", cell: (d) => when(d.dead_lettered_at) },
       { title: "Reason", cell: (d) => d.reason || "" },
       { title: "From", cell: (d) => h("code", {}, `${d.source_topic ?? "?"}[${d.source_partition ?? "?"}]@${d.source_offset ?? "?"}`) },
       { title: "Event", cell: (d) => [d.event_type || h("span", { class: "muted" }, "undecodable"), d.execution_id ? [" ", executionLink(d.execution_id)] : ""] },

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine.api import docs
 from engine.api.errors import ERROR_RESPONSES
 from engine.api.routes import access, executions, flows, history, operations, projects, schedules
 from engine.api.routes.executions import MAX_FOLLOWERS_PER_CLIENT, RETRY_AFTER_S, NulInName
@@ -67,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     access = Access(settings, views(settings), writer.produce, wait_projected, session_key)
     context = Context(settings, writer, wait_projected, access)
 
-    app = FastAPI(title="Kafkaban", version="0.1.0",
+    app = FastAPI(title="Kafkaban", version="0.1.0", docs_url=None, redoc_url=None,  # docs.mount serves them
                   description="Event-sourced workflow scheduler on Kafka: flows, executions, jobs. Every route but "
                               "/healthz and /api/v1/login needs `Authorization: Bearer <token>` or a session.")
     app.state.context = context
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router, responses=ERROR_RESPONSES)  # the document says what the handlers below answer
     ui.mount(app)
+    docs.mount(app)
     served = list(api_routes(app.routes))
     unguarded = [f"{sorted(r.methods)} {r.path}" for r in served if len(rule_of(r)) != 1]
     if not served or unguarded:  # deny by default: a route nobody gave a rule does not get served

@@ -112,3 +112,36 @@ def test_flows_lists_registered_flows_and_project_flows(stack: Stack) -> None:
     assert table.stdout.split()[:4] == ["FLOW", "VERSION", "JOBS", "LAST"]
     assert f"SUCCEEDED {ran['submitted_at']}" in lines[name] and registered["version"][:19] in lines[name]
     assert "never run" in lines[f"{project}/basic"]
+
+
+def test_the_docs_pages_load_everything_from_the_api_itself(stack: Stack) -> None:
+    """/docs and /redoc stayed blank offline: their scripts came from a CDN. Now every file they name is the
+    API's own, served without an identity like /openapi.json."""
+    import re
+
+    def get(path: str) -> tuple[str, bytes]:
+        with urllib.request.urlopen(stack.url + path, timeout=30) as answer:  # no token: public
+            return answer.headers["Content-Type"].split(";")[0], answer.read()
+
+    def named(text: str) -> list[tuple[str, str]]:
+        """(what, url) of each file the page loads: its scripts, and its links' (stylesheet, icon)."""
+        found = [("script", url) for url in re.findall(r'<script[^>]* src="([^"]+)"', text)]
+        for tag in re.findall(r"<link[^>]*>", text):
+            rel, href = re.search(r'rel="([^"]+)"', tag), re.search(r'href="([^"]+)"', tag)
+            assert rel and href, tag
+            found.append((rel[1].split()[-1], href[1]))
+        return found
+
+    kinds = {"script": ("text/javascript", "application/javascript"), "stylesheet": ("text/css",),
+             "icon": ("image/png",)}
+    for page, wanted in (("/docs", {"script", "stylesheet", "icon"}), ("/redoc", {"script", "icon"})):
+        kind, body = get(page)
+        text = body.decode()
+        assert kind == "text/html" and not re.search(r"https?://", text), text
+        assert {what for what, _ in named(text)} == wanted, text
+        for what, url in named(text):
+            assert url.startswith("/docs/assets/"), url
+            served, asset = get(url)
+            assert served in kinds[what] and len(asset) > 500, (url, served)
+        assert re.search(r"""(url: |spec-url=)['"]/openapi\.json['"]""", text), text
+    assert get("/openapi.json")[0] == "application/json"

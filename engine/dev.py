@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -28,6 +29,7 @@ from typing import IO, Any
 from engine.client import ApiFailure, ApiUnreachable, call
 from engine.config import ConfigError, Settings, without_password
 from engine.dev_tokens import forget, remember
+from engine.domain.state import EXECUTION_TERMINAL
 from engine.embedded import EmbeddedPostgres, port_free, start_postgres
 from engine.local_broker import LocalBroker, start_local_broker
 from engine.processes import die_with_parent
@@ -37,10 +39,35 @@ PARTS = [("engine", ["engine"]), ("worker", ["worker", "--pool", "default", "--s
          ("projector", ["projector"]), ("api", ["api"])]
 
 
+# what the parts print that a dev stack's user can do nothing about, so it is not passed on
+QUIET = (
+    # librdkafka, while a just-started broker's transaction coordinator loads: the producer retries until it can
+    re.compile(r"Failed to acquire idempotence PID.*retrying"),
+    # faust-streaming, at a rebalance whose start its sensors were not told of: nothing is lost
+    re.compile(r"Missing sensor state for rebalance"),
+)
+
+
+def shown(line: str) -> bool:
+    """Whether a line a part printed is passed on to the dev stack's output."""
+    return not any(pattern.search(line) for pattern in QUIET)
+
+
 def _pump(name: str, stream: IO[bytes], width: int) -> None:
     for raw in iter(stream.readline, b""):
-        sys.stdout.write(f"{name:<{width}} | {raw.decode(errors='replace')}")
-        sys.stdout.flush()
+        line = raw.decode(errors="replace")
+        if shown(line):
+            sys.stdout.write(f"{name:<{width}} | {line}")
+            sys.stdout.flush()
+
+
+def say(progress: str) -> None:
+    """A step of starting the stack, as it happens: a first start takes seconds before the API answers."""
+    print(f"kafkaban dev: {progress}", flush=True)
+
+
+def _since(started: float) -> str:
+    return f"{time.monotonic() - started:.1f} s"
 
 
 def dev_secrets(data_dir: Path) -> dict[str, str]:
@@ -142,14 +169,25 @@ class DevStack:
         settings = self.settings
         client_env: dict[str, str] = {}
         if not settings.bootstrap:
+            say(f"starting the broker (data in {self.data_dir / 'kafka'}) ...")
+            started = time.monotonic()
             self.broker = start_local_broker(self.data_dir / "kafka")
             client_env = self.broker.client_env
             settings = settings.with_(bootstrap=self.broker.bootstrap)
+            kind = "Apache Kafka" if self.broker.kind == "kafka" else self.broker.kind
+            say(f"broker ready: {kind} at {self.broker.bootstrap} ({_since(started)})")
+        else:
+            say(f"broker: {settings.bootstrap} (KAFKABAN_BOOTSTRAP)")
         if not settings.database_url:
             # with a broker that forgets its log (tansu), views kept from an earlier run would not match it
             keep = self.broker is None or self.broker.kind == "kafka"
+            say("starting PostgreSQL ...")
+            started = time.monotonic()
             self.database = start_postgres(self.data_dir / "postgres" if keep else None)
             settings = settings.with_(database_url=self.database.url)
+            say(f"database ready ({_since(started)})")
+        else:
+            say("database: KAFKABAN_DATABASE_URL")
         kept = dev_secrets(self.data_dir)
         settings = settings.with_(api_port=self.port, api_url=f"http://127.0.0.1:{self.port}",
                                   engine_key=settings.engine_key or kept["engine_key"],
@@ -170,18 +208,22 @@ class DevStack:
             assert child.stdout is not None
             threading.Thread(target=_pump, args=(name, child.stdout, width), daemon=True).start()
             self.children.append((name, child))
+            say(f"{name} started (pid {child.pid})")
         self.settings = settings
         remember(settings.api_url, settings.admin_token or "", settings.engine_key or "")
         return settings
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
+        say(f"waiting for the API to answer at {self.settings.api_url} ...")
+        started = time.monotonic()
+        deadline = started + timeout
         while time.monotonic() < deadline:
             for name, child in self.children:
                 if child.poll() is not None:
                     raise RuntimeError(f"{name} exited with code {child.returncode} while starting")
             with contextlib.suppress(ApiUnreachable, ApiFailure):
                 call(self.settings.api_url, "GET", "/healthz", timeout=2, token=self.settings.admin_token)
+                say(f"API answering ({_since(started)})")
                 return
             time.sleep(0.2)
         raise TimeoutError(f"the API did not answer within {timeout:g} s")
@@ -205,7 +247,8 @@ class DevStack:
         self.lock.release()
 
 
-def submit_example(settings: Settings) -> None:
+def submit_example(settings: Settings) -> str:
+    """Register the example flow and run it; its execution's id."""
     source = resources.files("engine").joinpath("examples/hello.yaml").read_bytes()
     token = settings.admin_token
     flow = call(settings.api_url, "POST", "/api/v1/flows?name=hello", raw=source, content_type="text/yaml",
@@ -215,6 +258,31 @@ def submit_example(settings: Settings) -> None:
                   {"flow": flow["name"], "definition": source.decode()}, token=token)
     print(f"example flow {flow['name']!r} registered and submitted: execution {answer['execution_id']}")
     print(f"  follow it with: KAFKABAN_URL={settings.api_url} kafkaban status {answer['execution_id']}")
+    sys.stdout.flush()
+    return str(answer["execution_id"])
+
+
+def report_example(settings: Settings, execution_id: str, stopping: threading.Event, timeout: float = 300.0) -> None:
+    """Say how the example ended, once it has: a new user otherwise never learns whether the stack works."""
+    started = time.monotonic()
+    while not stopping.wait(0.25):
+        try:
+            found = call(settings.api_url, "GET", f"/api/v1/executions/{execution_id}", timeout=5,
+                         token=settings.admin_token)
+        except ApiFailure as exc:
+            if exc.status == 404:  # not projected yet
+                continue
+            print(f"kafkaban dev: the example's status is unreadable: {exc}", file=sys.stderr)
+            return
+        except ApiUnreachable:
+            return  # the stack is stopping
+        if found["status"] in EXECUTION_TERMINAL:
+            print(f"example hello: {found['status']} in {_since(started)} (execution {execution_id})", flush=True)
+            return
+        if time.monotonic() - started > timeout:
+            print(f"example hello: still {found['status']} after {timeout:g} s (execution {execution_id})",
+                  flush=True)
+            return
 
 
 def run(settings: Settings, port: int, data_dir: Path | None = None, fresh: bool = False,
@@ -243,8 +311,10 @@ def run(settings: Settings, port: int, data_dir: Path | None = None, fresh: bool
             return 1
         ready.set()
         print(f"kafkaban dev is ready in {time.monotonic() - started:.1f} s")
-        print(f"  API:         {settings.api_url}   (OpenAPI: {settings.api_url}/openapi.json)")
+        print(f"  API:         {settings.api_url}   (docs: {settings.api_url}/docs, OpenAPI: "
+              f"{settings.api_url}/openapi.json)")
         print(f"  token:       {settings.admin_token}   (the admin's; the CLI of this user finds it by itself)")
+        print(f"  UI:          {settings.api_url}/   (log in with the token above)")
         print(f"  bootstrap:   {settings.bootstrap}")
         print(f"  database:    {without_password(settings.database_url or '')}")
         print(f"  broker:      {stack.broker.describe() if stack.broker else 'external'}")
@@ -253,9 +323,11 @@ def run(settings: Settings, port: int, data_dir: Path | None = None, fresh: bool
         sys.stdout.flush()
         if example:
             try:
-                submit_example(settings)
+                example_id = submit_example(settings)
             except (ApiUnreachable, ApiFailure) as exc:  # the stack is up; only the example is missing
                 print(f"kafkaban dev: the example was not submitted: {exc}", file=sys.stderr)
+            else:  # watched beside the loop below, which must keep noticing a part that exits
+                threading.Thread(target=report_example, args=(settings, example_id, stopping), daemon=True).start()
         while not stopping.wait(0.5):
             for name, child in stack.children:
                 if child.poll() is not None:

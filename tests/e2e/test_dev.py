@@ -90,8 +90,9 @@ class Dev:
         assert alive == [], f"left running: {alive}"
         self.seen.extend(iter_queue(self.lines))
         printed = "".join(self.seen)
-        # what dev prints is for people: no terminal escapes, no library warnings, no UI it does not have
-        assert "\x1b[" not in printed and not re.search(r"\w+Warning\b|\bUI\b", printed), printed
+        # what dev prints is for people: no terminal escapes, no library warnings, none of the parts' noise
+        assert "\x1b[" not in printed and not re.search(r"\w+Warning\b", printed), printed
+        assert "idempotence PID" not in printed and "Missing sensor state" not in printed, printed
         assert list(self.cwd.glob("*-engine-data")) == []
         return children
 
@@ -100,7 +101,17 @@ def test_dev_runs_on_kafka_keeps_its_data_across_a_restart_and_stops_cleanly(tmp
     port, data = free_port(), tmp_path / "dev-data"
     dev = Dev(port, data, "--example")
     try:
+        # each part says it started as it does, long before the stack is ready
+        dev.wait_line(r"kafkaban dev: starting the broker", 30)
+        dev.wait_line(r"kafkaban dev: broker ready: Apache Kafka at 127\.0\.0\.1:\d+", 120)
+        dev.wait_line(r"kafkaban dev: database ready", 60)
+        for part in ("engine", "worker", "projector", "api"):
+            dev.wait_line(rf"kafkaban dev: {part} started \(pid \d+\)", 30)
+        dev.wait_line(r"kafkaban dev: API answering", 120)
         found = dev.ready()
+        # the banner, which ready() read: the web UI's address after the token it logs in with
+        assert re.search(rf"token:.*\n  UI:\s+http://127\.0\.0\.1:{port}/\s+\(log in with the token above\)",
+                         "".join(dev.seen)), "".join(dev.seen)
         assert found["broker"].startswith("Apache Kafka 4."), found
         print(f"dev ready after {time.monotonic() - dev.started:.1f} s")
         # its secrets are its own, made on first start and readable by this user only; the CLI of a second shell
@@ -112,6 +123,8 @@ def test_dev_runs_on_kafka_keeps_its_data_across_a_restart_and_stops_cleanly(tmp
         wrong = dev.cli("executions", env={"KAFKABAN_TOKEN": "kbt_0000000000000000_" + "x" * 43})
         assert wrong.returncode == 1 and "HTTP 401" in wrong.stderr, wrong.stderr
         example_id = dev.wait_line(r"execution ([0-9a-f-]{36})", 30)[1]
+        ended = dev.wait_line(r"example hello: (\w+) in [\d.]+ s \(execution ([0-9a-f-]{36})\)", 60)
+        assert ended.groups() == ("SUCCEEDED", example_id)
         done = dev.cli("submit", "hello", "-p", "who=tests", "--wait", "--timeout", "60", "--json")
         assert done.returncode == 0, done.stdout + done.stderr + "".join(dev.seen)
         submitted = json.loads(done.stdout)

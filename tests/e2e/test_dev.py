@@ -20,6 +20,7 @@ import psutil
 
 from engine.dev_tokens import runtime_file
 from engine.embedded import free_port
+from tests.support.browser import Console, chromium, shoot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,6 +98,24 @@ class Dev:
         return children
 
 
+def seen_in_browser(ui: str, token: str, example_id: str) -> None:
+    """What a new user does with the URL and token dev printed: log in, find the example run, see its DAG and a log."""
+    with chromium() as browser:
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        console = Console()
+        console.watch(page)
+        page.goto(ui)
+        page.fill("#token-login input[name=token]", token)
+        page.click("#token-login button[type=submit]")
+        page.click(f"table [data-execution='{example_id}'] a")
+        page.wait_for_function("() => document.querySelectorAll('.graph .node[data-status=SUCCEEDED]').length === 4")
+        page.click("table [data-job=greet] button")
+        page.wait_for_function("() => (document.querySelector('pre.log') || {}).textContent?.includes('hello, world')")
+        shoot(page, "dev-example")
+        assert not console.errors, console.errors
+
+
 def test_dev_runs_on_kafka_keeps_its_data_across_a_restart_and_stops_cleanly(tmp_path: Path):
     port, data = free_port(), tmp_path / "dev-data"
     dev = Dev(port, data, "--example")
@@ -125,6 +144,8 @@ def test_dev_runs_on_kafka_keeps_its_data_across_a_restart_and_stops_cleanly(tmp
         example_id = dev.wait_line(r"execution ([0-9a-f-]{36})", 30)[1]
         ended = dev.wait_line(r"example hello: (\w+) in [\d.]+ s \(execution ([0-9a-f-]{36})\)", 60)
         assert ended.groups() == ("SUCCEEDED", example_id)
+        ui = re.search(r"UI:\s+(\S+)", "".join(dev.seen))[1]  # type: ignore[index]
+        seen_in_browser(ui, found["token"], example_id)
         done = dev.cli("submit", "hello", "-p", "who=tests", "--wait", "--timeout", "60", "--json")
         assert done.returncode == 0, done.stdout + done.stderr + "".join(dev.seen)
         submitted = json.loads(done.stdout)

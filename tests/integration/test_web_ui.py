@@ -297,3 +297,39 @@ def test_the_workers_page_warns_of_a_pool_with_no_live_worker(page: tuple[Any, C
     assert f"no worker in pool {pool}" in opened.inner_text("details.card")
     shoot(opened, "why-not-running")
     stack.api("POST", f"/api/v1/executions/{execution_id}/cancel", {})
+
+
+def test_backfill_a_schedule_and_see_its_progress(page: tuple[Any, Console], stack: Stack, flow_name: str):
+    opened, _ = page
+    schedule_id = f"daily-{uuid.uuid4().hex[:6]}"
+    stack.api("POST", "/api/v1/schedules", {"schedule_id": schedule_id, "flow": flow_name, "cron": "0 6 * * *",
+                                            "timezone": "UTC", "params": {"who": "backfill"}})
+    opened.goto(f"{stack.url}/schedules/{schedule_id}")
+    opened.wait_for_selector("form[aria-label=Backfill]")
+    opened.fill("form[aria-label=Backfill] input[name=from]", "2026-01-01T00:00")
+    opened.fill("form[aria-label=Backfill] input[name=to]", "2026-01-03T23:00")
+    opened.click("form[aria-label=Backfill] button[type=submit]")
+    opened.wait_for_selector("#messages .message.ok")
+    # three daily ticks, each an execution of its own; the page shows the backfill and then its ticks
+    opened.wait_for_function("() => [...document.querySelectorAll('main table td')].some(td => td.textContent === '3')",
+                             timeout=WAIT_MS)
+    backfills = stack.api("GET", f"/api/v1/schedules/{schedule_id}")["backfills"]
+    assert [b["ticks"] for b in backfills] == [3] and backfills[0]["requested_by"] == "admin"
+    shoot(opened, "schedule-backfill")
+
+
+def test_the_dag_is_usable_with_the_keyboard(page: tuple[Any, Console], stack: Stack, flow_name: str):
+    opened, _ = page
+    execution_id = stack.submit(flow=flow_name, who="keys")
+    stack.wait_for(execution_id)
+    opened.goto(f"{stack.url}/executions/{execution_id}")
+    opened.wait_for_selector(".graph .node[data-job=hello][data-status=SUCCEEDED]")
+    opened.focus(".graph .node[data-job=hello]")
+    opened.keyboard.press("Enter")
+    opened.wait_for_function("() => (document.querySelector('pre.log') || {}).textContent?.includes('hello keys')")
+    opened.focus(".graph .group-label")
+    opened.keyboard.press("Enter")
+    opened.wait_for_selector(".graph .node.group")  # the embedded flow folded from its label
+    opened.focus(".graph .node.group")
+    opened.keyboard.press("Enter")
+    opened.wait_for_selector(".graph .node[data-job='inner/a']")  # and unfolded from its node

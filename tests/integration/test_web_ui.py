@@ -333,3 +333,18 @@ def test_the_dag_is_usable_with_the_keyboard(page: tuple[Any, Console], stack: S
     opened.focus(".graph .node.group")
     opened.keyboard.press("Enter")
     opened.wait_for_selector(".graph .node[data-job='inner/a']")  # and unfolded from its node
+
+
+def test_a_page_whose_session_ends_goes_back_through_the_login_form(browser: Any, stack: Stack):
+    name, token = user(stack, roles=("READ",))
+    context = browser.new_context()
+    context.set_default_timeout(WAIT_MS)
+    opened = context.new_page()
+    opened.goto(f"{stack.url}/login?next=/workers")
+    opened.fill("#token-login input[name=token]", token)
+    opened.click("#token-login button[type=submit]")
+    opened.wait_for_url("**/workers")
+    token_id = next(t["token_id"] for t in stack.api("GET", f"/api/v1/tokens?user={name}")["tokens"])
+    stack.api("DELETE", f"/api/v1/tokens/{token_id}")  # the session was opened with it: it ends with it
+    opened.wait_for_url("**/login?next=%2Fworkers", timeout=WAIT_MS)  # at the page's next refresh
+    context.close()

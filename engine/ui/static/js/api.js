@@ -21,7 +21,12 @@ async function answer(response) {
       message += ": " + error.details.map((d) => d.message ? `${d.where || d.path || ""} ${d.message}`.trim()
                                                               : JSON.stringify(d)).join("; ");
     }
-    if (response.status === 401) message += " (log in again)";
+    if (response.status === 401) {
+      // the session ended (expired, its token revoked, its password changed): back through the login form
+      const here = window.location.pathname + window.location.search;
+      window.location.assign(`/login?next=${encodeURIComponent(here)}`);
+      message += " (log in again)";
+    }
     throw new ApiError(response.status, message, error && error.details);
   }
   return body;

@@ -68,7 +68,8 @@ def page(browser: Any, stack: Stack) -> Iterator[tuple[Any, Console]]:
     opened.wait_for_url("**/login?next=**")
     opened.fill("#token-login input[name=token]", stack.token)
     opened.click("#token-login button[type=submit]")
-    opened.wait_for_url("**/executions")
+    opened.wait_for_url(f"{stack.url}/executions")  # exactly: "**/x" also matches the login page's ?next=/x
+    opened.wait_for_selector("main h1")  # drawn by the page's script: it runs, and its handlers are on
     yield opened, console
     context.close()
     assert not console.errors, console.errors
@@ -92,7 +93,8 @@ def test_log_in_with_a_password_and_be_sent_back_to_the_page_asked_for(browser: 
     console.take()  # the refused login's 401 is the browser's own console line
     opened.fill("#password-login input[name=password]", PASSWORD)
     opened.click("#password-login button[type=submit]")
-    opened.wait_for_url("**/workers")
+    opened.wait_for_url(f"{stack.url}/workers")
+    opened.wait_for_selector("main h2")  # drawn by the page's script, so the Log out button has its handler
     assert opened.inner_text("header .who") == name
     opened.click("#logout")
     opened.wait_for_url("**/login")
@@ -157,7 +159,7 @@ def test_run_a_flow_from_its_run_form_and_watch_its_dag_turn_green(page: tuple[A
         "() => [...document.querySelectorAll('.graph .node')].every(n => n.dataset.status === 'SUCCEEDED')",
         timeout=WAIT_MS)
     assert nodes.count() == 4
-    found = stack.execution(execution_id)
+    found = stack.wait_for(execution_id)  # its last job's end comes before the execution's own
     assert found["status"] == "SUCCEEDED" and found["params"] == {"who": "browser"}
     assert found["submitter"] == "admin"
     # the log of a job, and the embedded flow folded into one node
@@ -166,6 +168,7 @@ def test_run_a_flow_from_its_run_form_and_watch_its_dag_turn_green(page: tuple[A
     opened.check("input[data-group=inner]")
     opened.wait_for_selector(".graph .node.group[data-status=SUCCEEDED]")
     assert nodes.count() == 3
+    opened.wait_for_selector("h1 + p .badge.SUCCEEDED")  # and the page saw the execution end
     shoot(opened, "execution-succeeded")
 
 
@@ -343,7 +346,8 @@ def test_a_page_whose_session_ends_goes_back_through_the_login_form(browser: Any
     opened.goto(f"{stack.url}/login?next=/workers")
     opened.fill("#token-login input[name=token]", token)
     opened.click("#token-login button[type=submit]")
-    opened.wait_for_url("**/workers")
+    opened.wait_for_url(f"{stack.url}/workers")
+    opened.wait_for_selector("main h2")
     token_id = next(t["token_id"] for t in stack.api("GET", f"/api/v1/tokens?user={name}")["tokens"])
     stack.api("DELETE", f"/api/v1/tokens/{token_id}")  # the session was opened with it: it ends with it
     opened.wait_for_url("**/login?next=%2Fworkers", timeout=WAIT_MS)  # at the page's next refresh

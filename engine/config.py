@@ -280,6 +280,14 @@ class Settings:
     def dispatch_topic(self, pool: str) -> str:
         return f"{self.topic_prefix}.dispatch.{pool}"
 
+    def topic_kind(self, topic: str) -> str | None:
+        """What ``topic`` and ``dispatch_topic`` made a name from (``executions``; ``dispatch`` for every pool's),
+        or None for a topic that is not one of this deployment's."""
+        prefix = f"{self.topic_prefix}."
+        if not topic.startswith(prefix):
+            return None
+        return topic[len(prefix):].split(".", 1)[0] or None
+
     @property
     def executions_topic(self) -> str:
         return self.topic("executions")

@@ -38,10 +38,7 @@ def preview(value: bytes | None) -> str:
 def codec_name(settings: Settings, topic: str | None) -> str | None:
     """The codec of a source topic (``<prefix>.executions`` -> executions, ``<prefix>.dispatch.<pool>`` ->
     dispatch), or None for a topic that is not one of this deployment's."""
-    prefix = f"{settings.topic_prefix}."
-    if topic is None or not topic.startswith(prefix):
-        return None
-    name = topic[len(prefix):].split(".", 1)[0]
+    name = settings.topic_kind(topic) if topic is not None else None
     return name if name in DECODED_TOPICS else None
 
 

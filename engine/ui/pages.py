@@ -10,6 +10,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -84,10 +85,4 @@ def mount(app: FastAPI) -> None:
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> RedirectResponse:
-        return RedirectResponse(f"/login?next={_quoted(exc.back_to)}", status_code=303)
-
-
-def _quoted(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(path, safe="/")
+        return RedirectResponse(f"/login?next={quote(exc.back_to, safe='/')}", status_code=303)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, field_validator
 
+from engine.access.permissions import Principal
 from engine.api.deps import Caller, Ctx, ExecutionsService
 from engine.api.waiting import TooManyFollowers
 from engine.domain.state import EXECUTION_TERMINAL
@@ -134,7 +135,8 @@ async def watch(principal: Caller, ctx: Ctx, service: ExecutionsService, request
     return await _stream(request, _watch(ctx, service, principal, first))
 
 
-async def _watch(ctx: Context, service: Executions, principal: Any, state: dict[str, Any]) -> AsyncGenerator[str, None]:
+async def _watch(ctx: Context, service: Executions, principal: Principal,
+                 state: dict[str, Any]) -> AsyncGenerator[str, None]:
     execution_id = state["execution_id"]
     while True:
         yield f"id: {state['position']}\nevent: state\ndata: {json.dumps(state)}\n\n"

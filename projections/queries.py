@@ -174,7 +174,8 @@ def live_pools(conn: psycopg.Connection) -> set[str]:
 
 def list_workers(conn: psycopg.Connection, alive_within_s: float = WORKER_ALIVE_S) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute("SELECT worker_id, pool, slots, running, last_heartbeat, "
+        rows = cur.execute("SELECT worker_id, pool, slots, running, last_heartbeat, cpu, cpu_reserved, memory_mb, "
+                           "memory_reserved_mb, load_1m, "
                            "last_heartbeat > now() - make_interval(secs => %s) AS alive FROM workers "
                            "ORDER BY pool, worker_id", (alive_within_s,)).fetchall()
     return [_clean(r) for r in rows]

@@ -203,9 +203,14 @@ def write_worker(conn: psycopg.Connection, decoded: dict[str, Any]) -> None:
     record = plain_record(decoded)
     body = record["payload"]
     conn.execute(
-        "INSERT INTO workers (worker_id, pool, slots, running, last_heartbeat) VALUES (%s, %s, %s, %s, %s) "
+        "INSERT INTO workers (worker_id, pool, slots, running, last_heartbeat, cpu, cpu_reserved, memory_mb, "
+        "memory_reserved_mb, load_1m) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (worker_id) DO UPDATE SET pool = EXCLUDED.pool, slots = EXCLUDED.slots, "
-        "running = EXCLUDED.running, last_heartbeat = EXCLUDED.last_heartbeat "
+        "running = EXCLUDED.running, last_heartbeat = EXCLUDED.last_heartbeat, cpu = EXCLUDED.cpu, "
+        "cpu_reserved = EXCLUDED.cpu_reserved, memory_mb = EXCLUDED.memory_mb, "
+        "memory_reserved_mb = EXCLUDED.memory_reserved_mb, load_1m = EXCLUDED.load_1m "
         "WHERE workers.last_heartbeat < EXCLUDED.last_heartbeat",
-        (body["worker_id"], body["pool"], body["slots"], Jsonb(list(body["running"])), ts(record["occurred_at"])),
+        (body["worker_id"], body["pool"], body["slots"], Jsonb(list(body["running"])), ts(record["occurred_at"]),
+         body.get("cpu"), body.get("cpu_reserved"), body.get("memory_mb"), body.get("memory_reserved_mb"),
+         body.get("load_1m")),
     )

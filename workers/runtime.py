@@ -195,9 +195,13 @@ class Worker:
         with self.lock:
             if len(self.running) >= self.slots:
                 return False
-            cpu = sum(a.dispatch.cpu for a in self.running.values())
-            memory = sum(a.dispatch.memory_mb for a in self.running.values())
+            cpu, memory = self._reserved()
         return cpu + dispatch.cpu <= self.cpu and memory + dispatch.memory_mb <= self.memory_mb
+
+    def _reserved(self) -> tuple[float, int]:
+        """The cpu and memory (MiB) the running attempts asked for; the caller holds the lock."""
+        return (sum(a.dispatch.cpu for a in self.running.values()),
+                sum(a.dispatch.memory_mb for a in self.running.values()))
 
     def _start(self, dispatch: DispatchJob, message: Message, consumer: Consumer) -> None:
         if dispatch.type == "noop":  # nothing to run: no thread, no work directory
@@ -268,6 +272,7 @@ class Worker:
             now = time.monotonic()
             with self.lock:
                 attempts = list(self.running.values())
+                cpu_reserved, memory_reserved = self._reserved()
             for attempt in attempts:
                 if now >= attempt.next_heartbeat and not attempt.handed_back:
                     attempt.next_heartbeat = now + attempt.dispatch.lease_ms / 3000
@@ -279,7 +284,10 @@ class Worker:
                 running = [f"{e}/{j}/{a}" for e, j, a in (a.key for a in attempts)]
                 self._send(self.settings.heartbeats_topic, "heartbeats", self.worker_id, "execution_id",
                            "WorkerHeartbeat", {"worker_id": self.worker_id, "pool": self.pool,
-                                               "slots": self.slots, "running": running})
+                                               "slots": self.slots, "running": running,
+                                               "cpu": self.cpu, "cpu_reserved": cpu_reserved,
+                                               "memory_mb": self.memory_mb,
+                                               "memory_reserved_mb": memory_reserved, "load_1m": _load_1m()})
 
     # -- stopping -----------------------------------------------------------------------------------------------
 
@@ -311,6 +319,13 @@ def _total_memory_mb() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
     except (ValueError, OSError):
         return 1024
+
+
+def _load_1m() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not every system keeps a load average
+        return None
 
 
 def run(settings: Settings, pool: str, slots: int, cpu: float | None = None, memory_mb: int | None = None,

@@ -295,6 +295,8 @@ def test_the_workers_page_warns_of_a_pool_with_no_live_worker(page: tuple[Any, C
     opened.goto(f"{stack.url}/workers")
     warning = opened.wait_for_selector(f"[data-warning={pool}]")
     assert "no live worker" in warning.inner_text() and f"kafkaban worker --pool {pool}" in warning.inner_text()
+    offered = opened.wait_for_selector("[data-worker] [data-resources]").inner_text()  # the stack's live worker
+    assert " cpu, " in offered and " MiB" in offered, offered
     opened.goto(f"{stack.url}/executions/{execution_id}")
     opened.wait_for_selector("details.card summary")
     assert f"no worker in pool {pool}" in opened.inner_text("details.card")

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import Any
 
 from engine.client import call
 from engine.ui.pages import PAGES
 from tests.integration.stack import Stack
 from tests.integration.test_access import PASSWORD, raw, user
 from tests.integration.test_projects import make_zip, upload
+from tests.support.waiting import wait_until
 
 CHAIN = """name: {name}
 params:
@@ -218,6 +220,25 @@ def test_status_lists_jobs_in_the_flows_order_not_alphabetically(stack: Stack):
     listed = [line.split()[0] for line in done.stdout.splitlines()[2:]]
     assert listed == ["zeta", "mid", "alpha"]
     assert stack.api("GET", f"/api/v1/executions/{execution_id}/graph")["order"] == ["zeta", "mid", "alpha"]
+
+
+def test_a_worker_reports_the_resources_it_offers_and_its_running_jobs_reserved(stack: Stack):
+    flow = ("name: reserving\nnodes:\n  - {name: hold, type: command, config: {command: sleep 60}, "
+            "resources: {cpu: 0.5, memory: 64Mi}}")
+    execution_id = stack.submit(definition=flow)
+    stack.wait_for(execution_id, {"RUNNING"}, job="hold")
+
+    def reserved() -> dict[str, Any] | None:
+        for worker in stack.api("GET", "/api/v1/workers")["workers"]:
+            if worker["alive"] and worker["cpu_reserved"] == 0.5:
+                return worker
+        return None
+
+    worker = wait_until(reserved, 30, "a heartbeat with the running job's reservation")
+    assert worker["memory_reserved_mb"] == 64 and worker["cpu"] >= 0.5 and worker["memory_mb"] >= 64
+    assert worker["load_1m"] is None or worker["load_1m"] >= 0
+    stack.api("POST", f"/api/v1/executions/{execution_id}/cancel", {})
+    stack.wait_for(execution_id)
 
 
 def test_pools_count_live_workers_and_the_jobs_waiting_for_each(stack: Stack):

@@ -10,6 +10,14 @@ function attempt(text) {
   return [executionLink(parts[0]), ` ${parts.slice(1, -1).join("/")} #${parts[parts.length - 1]}`];
 }
 
+// What the worker offers jobs and what its running jobs reserved; a worker older than heartbeats v2 sends none.
+function resources(x) {
+  if (x.cpu == null) return h("span", { class: "muted" }, "not reported");
+  const load = x.load_1m == null ? "" : `, load ${x.load_1m.toFixed(2)}`;
+  return h("span", { "data-resources": "" },
+    `${+x.cpu_reserved.toFixed(2)} / ${+x.cpu.toFixed(2)} cpu, ${x.memory_reserved_mb} / ${x.memory_mb} MiB${load}`);
+}
+
 export async function workers(main) {
   const body = h("div", {});
   fill(main, h("h1", {}, "Workers & pools"), body);
@@ -32,6 +40,7 @@ export async function workers(main) {
         { title: "Pool", cell: (x) => x.pool },
         { title: "Alive", cell: (x) => (x.alive ? "yes" : h("span", { class: "warning" }, "no")) },
         { title: "Slots", cell: (x) => `${(x.running || []).length} / ${x.slots}` },
+        { title: "Resources", cell: resources },
         { title: "Running", cell: (x) => h("ul", {}, (x.running || []).map((r) => h("li", {}, attempt(r)))) },
         { title: "Last heartbeat", cell: (x) => when(x.last_heartbeat) },
       ], w.workers, (x) => ({ "data-worker": x.worker_id })));

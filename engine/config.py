@@ -38,6 +38,12 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _at_least(value: float, least: float, name: str) -> float:
+    if value < least:
+        raise ConfigError(f"{name} must be at least {least:g}, got {value:g}")
+    return value
+
+
 def without_password(url: str) -> str:
     """A URL fit to print: its password, if it has one, replaced by ***."""
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
@@ -141,6 +147,10 @@ class Settings:
     kill_grace_s: float = 5.0  # KAFKABAN_KILL_GRACE: seconds between SIGTERM and SIGKILL of a killed job
     drain_timeout_s: float = 30.0  # KAFKABAN_DRAIN_TIMEOUT: how long a stopping worker lets running jobs finish
     dispatch_timeout_s: float = 120.0  # KAFKABAN_DISPATCH_TIMEOUT: a dispatch not started by then is sent again
+    # KAFKABAN_SNAPSHOT_INTERVAL: seconds between the engine's snapshots of each partition it owns (0: none)
+    snapshot_interval_s: float = 30.0
+    ended_grace_s: float = 300.0  # KAFKABAN_ENDED_GRACE: how long an ended execution's state stays in the engine
+    ended_kept: int = 100_000  # KAFKABAN_ENDED_KEPT: ids of ended executions the engine remembers, beyond the grace
     embedded_broker: str = "kafka"  # KAFKABAN_EMBEDDED_BROKER: kafka, or tansu (the fallback without Java)
     kafka_home: str | None = None  # KAFKABAN_KAFKA_HOME: an unpacked Apache Kafka distribution to run
     cache_dir: str | None = None  # KAFKABAN_CACHE_DIR: where resolved broker jars are kept (~/.cache/kafkaban)
@@ -212,6 +222,10 @@ class Settings:
             kill_grace_s=_float(env, "KAFKABAN_KILL_GRACE", 5.0),
             drain_timeout_s=_float(env, "KAFKABAN_DRAIN_TIMEOUT", 30.0),
             dispatch_timeout_s=_float(env, "KAFKABAN_DISPATCH_TIMEOUT", 120.0),
+            snapshot_interval_s=_at_least(_float(env, "KAFKABAN_SNAPSHOT_INTERVAL", 30.0), 0,
+                                          "KAFKABAN_SNAPSHOT_INTERVAL"),
+            ended_grace_s=_at_least(_float(env, "KAFKABAN_ENDED_GRACE", 300.0), 0, "KAFKABAN_ENDED_GRACE"),
+            ended_kept=int(_at_least(_int(env, "KAFKABAN_ENDED_KEPT", 100_000), 1, "KAFKABAN_ENDED_KEPT")),
             embedded_broker=embedded,
             kafka_home=env.get("KAFKABAN_KAFKA_HOME") or None,
             cache_dir=env.get("KAFKABAN_CACHE_DIR") or None,
@@ -299,6 +313,10 @@ class Settings:
     @property
     def control_topic(self) -> str:
         return self.topic("control")
+
+    @property
+    def snapshots_topic(self) -> str:
+        return self.topic("snapshots")
 
     @property
     def deadletter_topic(self) -> str:

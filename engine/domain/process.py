@@ -55,6 +55,16 @@ def _kill_unwanted_start(state: State, event: ev.Event) -> list[Command]:
                     payload.worker_id)]
 
 
+def ended_reply(event: ev.Event) -> list[Command]:
+    """The answer to an event about an execution that ended and whose state is no longer held, only its id: it
+    changes nothing (a repeated submission included); a worker that starts one of its attempts is told to stop."""
+    payload = event.payload
+    if isinstance(payload, ev.JobStarted):
+        return [KillJob(event.execution_id, payload.job, payload.attempt, "this execution has ended",
+                        payload.worker_id)]
+    return []
+
+
 def timer_event(state: State, timer: Timer, now: int) -> ev.Event | None:
     """The event to log when ``timer`` is due, or None if it no longer applies."""
     if state is None:
@@ -83,4 +93,4 @@ def recovery_commands(state: State) -> list[Command]:
     return out
 
 
-__all__ = ["DispatchJob", "KillJob", "Step", "process", "recovery_commands", "timer_event"]
+__all__ = ["DispatchJob", "KillJob", "Step", "ended_reply", "process", "recovery_commands", "timer_event"]

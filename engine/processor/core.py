@@ -3,17 +3,23 @@
 What comes in from the log is handled by one rule: an event the engine derived from another (it carries a
 causation id) was decided and applied when it was written, so reading it back only folds it; every other event
 (submissions, cancels, worker reports, timer firings) goes through ``process`` and may lead to decisions.
+
+An ended execution keeps its state for a grace, then only its id (and how it ended) in a bounded record, so that
+memory follows the live executions, not the history: a late report about it is refused as before, a repeated
+submission of it changes nothing, a late start is killed. Every change marks the execution dirty for the next
+snapshot of its partition (``engine.processor.snapshots``).
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 from engine.domain import events as ev
 from engine.domain.commands import Command, DispatchJob
 from engine.domain.evolve import evolve
-from engine.domain.process import process, recovery_commands, timer_event
+from engine.domain.process import ended_reply, process, recovery_commands, timer_event
 from engine.domain.react import dispatch_command
 from engine.domain.state import ExecutionState, JobStatus
 from engine.domain.timers import Timer, TimerKind, job_timers
@@ -22,6 +28,10 @@ LeaseKey = tuple[str, str, int]  # execution id, job, attempt
 DISPATCH_TIMEOUT_MS = 120_000
 DISPATCH_TIMEOUT_MAX_MS = 30 * 60_000
 TAKEOVER_GRACE_MS = 10_000
+ENDED_GRACE_MS = 300_000
+ENDED_KEPT = 100_000
+# what a snapshot holds of one execution: its state, how it ended (state forgotten), or nothing (id forgotten too)
+Kept = ExecutionState | str | None
 
 
 @dataclass
@@ -32,8 +42,14 @@ class Output:
 
 
 class EngineCore:
-    def __init__(self, dispatch_timeout_ms: int = DISPATCH_TIMEOUT_MS) -> None:
+    def __init__(self, dispatch_timeout_ms: int = DISPATCH_TIMEOUT_MS, ended_grace_ms: int = ENDED_GRACE_MS,
+                 ended_kept: int = ENDED_KEPT) -> None:
         self.dispatch_timeout_ms = dispatch_timeout_ms
+        self.ended_grace_ms, self.ended_kept = ended_grace_ms, ended_kept
+        # ended executions whose state was let go: id -> (partition, final status), oldest first, at most ended_kept
+        self.ended: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self._ending: list[tuple[int, str]] = []  # (when its state may go, execution id), a heap
+        self.dirty: dict[str, int] = {}  # execution id -> partition: changed since the partition's last snapshot
         # attempts dispatched and not yet started: when one is not started by its deadline its command is sent
         # again (it may have been lost), with the wait doubling each time; kept apart from the log's timers
         # because a re-send decides nothing: workers drop a dispatch they hold, the engine fences by attempt
@@ -53,29 +69,93 @@ class EngineCore:
 
     def fold_only(self, event: ev.Event, partition: int, now: int) -> None:
         """Rebuild path: apply without deciding."""
+        if event.execution_id in self.ended:
+            return
         before = self.states.get(event.execution_id)
         after = evolve(before, event)
         if after is not None and after is not before:
-            self.states[event.execution_id] = after
-            self.partition_of[event.execution_id] = partition
+            self._keep(after, partition, now)
 
     def handle(self, event: ev.Event, partition: int, now: int) -> Output:
         state = self.states.get(event.execution_id)
         if event.producer == "engine" and event.causation_id is not None:
             self.fold_only(event, partition, now)
             return Output()
+        if state is None and event.execution_id in self.ended:
+            return Output(commands=ended_reply(event))
         if state is None and not isinstance(event.payload, ev.ExecutionSubmitted):
             return Output(unknown_execution=True)
         step = process(state, event, now)
         if not step.changed or step.state is None:
             return Output(commands=step.commands)  # a stale start changes nothing, yet its worker must stop
-        self.states[event.execution_id] = step.state
-        self.partition_of[event.execution_id] = partition
+        self._keep(step.state, partition, now)
         touched = {getattr(e.payload, "job", None) for e in (event, *step.events)} - {None}
         self._schedule(step.state, touched, now)  # type: ignore[arg-type]
         if step.state.terminal:
             self._forget_timers(event.execution_id)
         return Output(events=step.events, commands=step.commands)
+
+    def _keep(self, state: ExecutionState, partition: int, now: int) -> None:
+        self.states[state.execution_id] = state
+        self.partition_of[state.execution_id] = partition
+        self.dirty[state.execution_id] = partition
+        if state.terminal:
+            ended_at = state.ended_at if state.ended_at is not None else now
+            heapq.heappush(self._ending, (ended_at + self.ended_grace_ms, state.execution_id))
+
+    # -- ended executions ---------------------------------------------------------------------------------------
+
+    def evict(self, now: int) -> int:
+        """Let go of the state of executions ended more than the grace ago, keeping their ids; returns how many."""
+        evicted = 0
+        while self._ending and self._ending[0][0] <= now:
+            _, execution_id = heapq.heappop(self._ending)
+            state = self.states.get(execution_id)
+            if state is None or not state.terminal:
+                continue
+            partition = self.partition_of.pop(execution_id)
+            del self.states[execution_id]
+            self._forget_timers(execution_id)
+            self._remember_ended(execution_id, partition, state.status.value)
+            evicted += 1
+        return evicted
+
+    def _remember_ended(self, execution_id: str, partition: int, status: str) -> None:
+        self.ended[execution_id] = (partition, status)
+        self.ended.move_to_end(execution_id)
+        self.dirty[execution_id] = partition
+        while len(self.ended) > self.ended_kept:
+            oldest, (its_partition, _) = self.ended.popitem(last=False)
+            self.dirty[oldest] = its_partition  # its snapshot record goes too
+
+    def kept(self, execution_id: str) -> Kept:
+        """What this core holds of an execution, as a snapshot keeps it."""
+        state = self.states.get(execution_id)
+        if state is not None:
+            return state
+        ended = self.ended.get(execution_id)
+        return ended[1] if ended is not None else None
+
+    def take_dirty(self, partition: int) -> list[tuple[str, Kept]]:
+        """The executions of ``partition`` changed since the last call, with what is kept of each now."""
+        taken = [eid for eid, p in self.dirty.items() if p == partition]
+        for eid in taken:
+            del self.dirty[eid]
+        return [(eid, self.kept(eid)) for eid in taken]
+
+    def counts(self, partition: int) -> tuple[int, int]:
+        """(states, ended ids) held for ``partition``."""
+        return (sum(1 for p in self.partition_of.values() if p == partition),
+                sum(1 for p, _ in self.ended.values() if p == partition))
+
+    def load(self, partition: int, states: dict[str, ExecutionState], ended: dict[str, str], now: int) -> None:
+        """Start a rebuild from a snapshot of ``partition``; nothing of it is dirty (the snapshot holds it)."""
+        for execution_id, state in states.items():
+            self._keep(state, partition, now)
+            del self.dirty[execution_id]
+        for execution_id, status in ended.items():
+            self._remember_ended(execution_id, partition, status)
+            self.dirty.pop(execution_id, None)
 
     # -- timers -------------------------------------------------------------------------------------------------
 
@@ -175,12 +255,21 @@ class EngineCore:
         again, and arms a short deadline for each dispatched attempt: the previous owner may have died between
         writing an event and sending its command."""
         resend: list[Command] = []
+        for execution_id, (partition, status) in rebuilt.ended.items():
+            if partition in partitions:
+                self._remember_ended(execution_id, partition, status)
+                self.dirty.pop(execution_id, None)
+        for execution_id, partition in rebuilt.dirty.items():
+            if partition in partitions:
+                self.dirty[execution_id] = partition  # refolded past the snapshot: the next one writes it
         for execution_id, partition in rebuilt.partition_of.items():
             if partition in partitions:
                 state = rebuilt.states[execution_id]
                 self.states[execution_id] = state
                 self.partition_of[execution_id] = partition
                 if state.terminal:
+                    ended_at = state.ended_at if state.ended_at is not None else now
+                    heapq.heappush(self._ending, (ended_at + self.ended_grace_ms, execution_id))
                     continue
                 # a dispatch is sent again only if its attempt is still not started after a grace: the records
                 # past the committed offset (often that attempt's JobStarted) are read in the meantime, and a
@@ -197,6 +286,11 @@ class EngineCore:
         for eid in gone:
             self.states.pop(eid, None)
             self.partition_of.pop(eid, None)
+        for eid in [eid for eid, (p, _) in self.ended.items() if p in partitions]:
+            del self.ended[eid]
+        self.dirty = {eid: p for eid, p in self.dirty.items() if p not in partitions}
+        self._ending = [item for item in self._ending if item[1] not in gone]
+        heapq.heapify(self._ending)
         self._forget_all(gone)
         self._heap = [item for item in self._heap if item[2].execution_id not in gone]
         heapq.heapify(self._heap)

@@ -13,6 +13,7 @@ import atexit
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from typing import Any
@@ -37,6 +38,7 @@ from engine.processor.own_records import OwnRecords
 from engine.processor.partitions import PartitionOwner, Then
 from engine.processor.replay import dead_lettered, partitions_of, read_records
 from engine.processor.schedules import run_ended_event, wire_schedules
+from engine.processor.snapshots import SnapshotWriter, ensure_topic, load
 
 log = logging.getLogger("kafkaban.engine")
 RAW: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -89,7 +91,19 @@ def create_app(settings: Settings) -> faust.App:
     heartbeats = app.topic(settings.heartbeats_topic, partitions=settings.partitions, **RAW)
     deadletter = app.topic(settings.deadletter_topic, **RAW)
     control = app.topic(settings.control_topic, **RAW)
-    core = EngineCore(dispatch_timeout_ms=int(settings.dispatch_timeout_s * 1000))
+    core = new_core(settings)
+    snapshots = SnapshotWriter(settings, app_id(settings), ensure_topic(settings, partition_count))
+    positions: dict[int, int] = {}  # partition -> the offset after the last record whose results were written
+    in_flight = asyncio.Event()  # set while a batch is handled and its results not yet written
+
+    def capture_due() -> None:
+        """Capture the partitions whose snapshot is due: only between batches, when every decision is written."""
+        if in_flight.is_set():
+            return
+        for partition, offset in positions.items():
+            if gate(partition).is_set() and snapshots.due(partition):
+                snapshots.capture(partition, offset, lambda p=partition: core.take_dirty(p),  # type: ignore[misc]
+                                  core.counts(partition))
     # a partition's records wait until its state is rebuilt: faust may start the stream before the signal ends
     owner: PartitionOwner[EngineCore] = PartitionOwner(app, settings.executions_topic)
     gate = owner.gate
@@ -161,6 +175,7 @@ def create_app(settings: Settings) -> faust.App:
         async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WINDOW_S):
             events: list[Send] = []
             commands: list[Command] = []
+            in_flight.set()
             await schedule_edge.ticks_first()
             for record in batch:
                 message = record.message
@@ -179,6 +194,11 @@ def create_app(settings: Settings) -> faust.App:
                 # this engine (or the partition's next owner) reads them again.
                 log.critical("could not write the results of a batch; exiting without committing it", exc_info=True)
                 os._exit(EXIT_UNWRITTEN)
+            # every decision so far is written: the state is one a snapshot may keep
+            for record in batch:
+                positions[record.message.partition] = record.message.offset + 1
+            in_flight.clear()
+            capture_due()
 
     @app.agent(heartbeats, name="renew-leases")
     async def renew_leases(stream: faust.StreamT) -> None:
@@ -196,6 +216,7 @@ def create_app(settings: Settings) -> faust.App:
     @app.timer(0.2)
     async def fire_timers() -> None:
         now = now_ms()
+        core.evict(now)
         events = core.due(now)
         if events:
             await send_all([signed_event(e) for e in events])
@@ -204,9 +225,17 @@ def create_app(settings: Settings) -> faust.App:
             log.warning("sending %d dispatches again: not started within their deadline", len(resend))
             await send_commands(resend)
 
+    @app.timer(1.0)
+    async def publish_snapshots() -> None:
+        capture_due()  # an idle partition's last changes too
+        await snapshots.publish_due(lambda partition: gate(partition).is_set())
+
     def drop(partitions: set[int]) -> None:
         own.forget(partitions)
         core.drop_partitions(partitions)
+        snapshots.forget(partitions)
+        for partition in partitions:
+            positions.pop(partition, None)
 
     def adopt(rebuilt: EngineCore, partitions: set[int]) -> Then:
         resend = core.adopt(rebuilt, partitions, now_ms())
@@ -224,21 +253,40 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
+def new_core(settings: Settings) -> EngineCore:
+    return EngineCore(dispatch_timeout_ms=int(settings.dispatch_timeout_s * 1000),
+                      ended_grace_ms=int(settings.ended_grace_s * 1000), ended_kept=settings.ended_kept)
+
+
+EVICT_EVERY = 10_000  # records folded between evictions during a rebuild: memory stays that of the live ones
+
+
 def rebuild(settings: Settings, partitions: list[int], offsets: dict[int, int]) -> EngineCore:
     """A core holding each partition's executions folded up to the group's committed offset (later records are
-    processed as they come), built apart from the live core so that the two never share a structure. It folds
-    what the live path accepted: admitted records, less those the engine dead-lettered."""
+    processed as they come), built apart from the live core so that the two never share a structure: from the
+    partition's snapshot where there is a usable one, else from the log's start. It folds what the live path
+    accepted: admitted records, less those the engine dead-lettered."""
     topic = settings.executions_topic
     now = now_ms()
-    rebuilt = EngineCore()
+    rebuilt = new_core(settings)
     total = 0
     started = time.monotonic()
     refused = dead_lettered(settings, topic)
     key = settings.require_signing_key()
     count = len(partitions_of(settings, topic))
+    starts: dict[int, int] = {}
     for partition in partitions:
-        for offset, record_key, value, headers in read_records(settings, topic, partition,
-                                                               end=offsets.get(partition, 0)):
+        end = offsets.get(partition, 0)
+        snapshot = load(settings, partition) if settings.snapshot_interval_s > 0 else None
+        if snapshot is not None and snapshot.offset > end:
+            log.warning("the snapshot of %s[%d] covers offset %d, past the group's committed %d: refolding the log "
+                        "from its start", settings.snapshots_topic, partition, snapshot.offset, end)
+            snapshot = None
+        if snapshot is not None:
+            rebuilt.load(partition, snapshot.states, snapshot.ended, now)
+        starts[partition] = snapshot.offset if snapshot is not None else 0
+        for offset, record_key, value, headers in read_records(settings, topic, partition, end=end,
+                                                               start=starts[partition]):
             if (partition, offset) in refused:
                 continue
             try:
@@ -248,14 +296,24 @@ def rebuild(settings: Settings, partitions: list[int], offsets: dict[int, int]) 
                 continue  # dead-lettered when it was first read, or (misplaced) forwarded and folded from the copy
             rebuilt.fold_only(event, partition, now)
             total += 1
-    log.info("rebuilt partitions %s of %s from %d events in %.1f s (committed offsets %s)", partitions, topic,
-             total, time.monotonic() - started, offsets)
+            if total % EVICT_EVERY == 0:
+                rebuilt.evict(now)
+    rebuilt.evict(now)
+    log.info("rebuilt partitions %s of %s from %d events in %.1f s (from offsets %s, committed offsets %s)",
+             partitions, topic, total, time.monotonic() - started, starts, offsets)
     return rebuilt
 
 
 def run(settings: Settings) -> None:
     """Run one processor instance until SIGINT/SIGTERM."""
     app = create_app(settings)
+    # faust's worker logs at WARNING and up; the engine's own lines below that (a rebuild: from which offsets, in
+    # how long) are what an operator reads after a restart, so they get a handler of their own
+    logging.getLogger("kafkaban.engine").setLevel(logging.INFO)
+    own_info = logging.StreamHandler(sys.stdout)
+    own_info.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] [%(name)s]: %(message)s"))
+    own_info.addFilter(lambda record: record.levelno < logging.WARNING and record.name.startswith("kafkaban."))
+    app.conf.loghandlers = [own_info]
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
     worker.spinner = None  # its terminal spinner writes cursor escapes even when the output is not a terminal
     worker.execute_from_commandline()

@@ -27,19 +27,20 @@ def read_partition(settings: Settings, topic: str, partition: int, end: int | No
         yield offset, key, value
 
 
-def read_records(settings: Settings, topic: str, partition: int, end: int | None = None,
+def read_records(settings: Settings, topic: str, partition: int, end: int | None = None, start: int = 0,
                  ) -> Iterator[tuple[int, bytes | None, bytes | None, Headers]]:
-    """(offset, key, value, headers) of every record from the start up to ``end`` (exclusive), or, without
-    ``end``, up to the end of the partition: past the reported high watermark until nothing more arrives for a
-    moment (some brokers report it short for batched records, so it is a lower bound here, not the end)."""
+    """(offset, key, value, headers) of every record from ``start`` (the partition's start by default) up to
+    ``end`` (exclusive), or, without ``end``, up to the end of the partition: past the reported high watermark
+    until nothing more arrives for a moment (some brokers report it short for batched records, so it is a lower
+    bound here, not the end)."""
     consumer = Consumer(consumer_config(settings, f"kafkaban-reader-{uuid.uuid4()}",
                                         **{"enable.auto.commit": False}))
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        if end is not None and end <= low:
+        position = max(low, start)
+        if end is not None and end <= position:
             return
-        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
-        position = low
+        consumer.assign([TopicPartition(topic, partition, position if position > low else OFFSET_BEGINNING)])
         idle_since = time.monotonic()
         while True:
             batch = consumer.consume(1000, timeout=0.2)

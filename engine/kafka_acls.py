@@ -27,6 +27,8 @@ from confluent_kafka.admin import (
 
 from engine.config import Settings
 from engine.kafka import admin_config, ensure_topics
+from engine.processor import snapshots
+from engine.processor.replay import partitions_of
 
 Grant = tuple[ResourceType, str, ResourcePatternType, AclOperation]
 
@@ -137,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         # parts without CREATE find their topics made: the base ones and each pool's dispatch topic
         topics = [*settings.base_topics(), *(settings.dispatch_topic(pool) for pool in args.pool)]
         ensure_topics(settings, topics)
-        print("\n".join(topics))
+        # compacted, and as many partitions as the executions topic has
+        snapshots.ensure_topic(settings, len(partitions_of(settings, settings.executions_topic)))
+        print("\n".join([*topics, settings.snapshots_topic]))
         return 0
     if not args.principal:
         parser.error("--principal is required")

@@ -74,3 +74,31 @@ def test_a_core_loaded_from_a_snapshot_holds_what_the_snapshot_held_and_nothing_
     assert live.ended == {"ex-1": (3, "SUCCEEDED")} and set(live.states) == {"ex-2"}
     live.drop_partitions({3})
     assert live.ended == {} and live.states == {} and live.dirty == {}
+
+
+def test_what_the_core_holds_follows_the_live_executions_not_the_history():
+    core = EngineCore(ended_grace_ms=1_000, ended_kept=500)
+    live: list[str] = []
+    most_states = 0
+    for n in range(5_000):
+        now = T0 + n * 10
+        execution_id = f"ex-{n}"
+        submit = ev.Event(f"{execution_id}-s", execution_id, now, "api",
+                          ev.ExecutionSubmitted("one", FLOW.version_hash(), FLOW, {}, "tester"))
+        for derived in core.handle(submit, n % 3, now).events:
+            core.handle(derived, n % 3, now)
+        live.append(execution_id)
+        if len(live) > 50:  # about 50 live at any time: the oldest ends
+            done = live.pop(0)
+            for payload in (ev.JobStarted("a", 1, "w1"), ev.JobSucceeded("a", 1)):
+                out = core.handle(ev.Event(f"{done}-{type(payload).__name__}", done, now, "worker", payload),
+                                  n % 3, now)
+                for derived in out.events:
+                    core.handle(derived, n % 3, now)
+        core.evict(now)
+        most_states = max(most_states, len(core.states))
+    # 50 live and those ended within the grace (100 executions' worth of it), never the 5,000
+    assert most_states <= 50 + 101 + 1
+    assert len(core.ended) == 500 and len(core.partition_of) == len(core.states)
+    assert all(not core.states[eid].terminal for eid in live)
+    assert sum(len(keys) for keys in core._attempts_of.values()) <= most_states

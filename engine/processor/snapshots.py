@@ -146,7 +146,7 @@ def records_of(entries: Iterable[tuple[str, Kept]]) -> list[tuple[bytes, bytes |
 class Capture:
     partition: int
     offset: int
-    records: list[tuple[bytes, bytes | None]]
+    entries: list[tuple[str, Kept]]  # immutable values: encoded in the publishing thread, off the event loop
     states: int
     ended: int
     taken_at: int = field(default_factory=now_ms)
@@ -174,11 +174,11 @@ class SnapshotWriter:
     def capture(self, partition: int, offset: int, take: Callable[[], list[tuple[str, Kept]]],
                 counts: tuple[int, int]) -> None:
         self._last[partition] = time.monotonic()
-        records = records_of(take())
-        if not records and self._captured.get(partition) == offset:
+        entries = take()
+        if not entries and self._captured.get(partition) == offset:
             return  # nothing happened since the last capture
         self._captured[partition] = offset
-        self.pending.append(Capture(partition, offset, records, *counts))
+        self.pending.append(Capture(partition, offset, entries, *counts))
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions that left: their captures are the next owner's to make."""
@@ -221,7 +221,8 @@ class SnapshotWriter:
         if self._producer is None:
             self._producer = Producer(producer_config(self.settings, **{"compression.type": "lz4"}))
         topic = self.settings.snapshots_topic
-        too_big = [key for key, value in capture.records if value is not None and len(value) > MAX_RECORD_BYTES]
+        records = records_of(capture.entries)
+        too_big = [key for key, value in records if value is not None and len(value) > MAX_RECORD_BYTES]
         if too_big:
             if capture.partition not in self._too_big_warned:
                 self._too_big_warned.add(capture.partition)
@@ -234,7 +235,7 @@ class SnapshotWriter:
             if error is not None:
                 failed.append(str(error))
 
-        for key, value in capture.records:
+        for key, value in records:
             self._send(topic, capture.partition, key, value, delivered)
         self._producer.flush(30)
         if failed:  # the marker must not vouch for records that are not there
@@ -248,7 +249,7 @@ class SnapshotWriter:
             return False
         self.published += 1
         log.debug("snapshot of partition %d at offset %d: %d records", capture.partition, capture.offset,
-                  len(capture.records))
+                  len(records))
         return True
 
     def _send(self, topic: str, partition: int, key: bytes, value: bytes | None,

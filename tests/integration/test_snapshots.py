@@ -66,9 +66,12 @@ def run_then_restart(stack: Stack, gate: Path, spoil: bool) -> tuple[str, list[s
     def snapshots_holding_held() -> dict[int, Snapshot | None] | None:
         found = {p: load(stack.settings, p) for p in range(PARTITIONS)}
         holding = [s for s in found.values() if s is not None and held in s.states]
-        return found if holding and holding[0].states[held].jobs["wait"].status.value == "RUNNING" else None
+        running = holding and holding[0].states[held].jobs["wait"].status.value == "RUNNING"
+        ids = {eid for s in found.values() if s is not None for eid in s.ended}
+        return found if running and set(ended) <= ids else None  # the ended ones as ids, not states
 
-    snapshots = wait_until(snapshots_holding_held, 30, "a snapshot holding the held execution as it runs")
+    snapshots = wait_until(snapshots_holding_held, 30, "a snapshot holding the held execution as it runs and the "
+                           "ended ones as ids")
     assert set(ended) <= {eid for s in snapshots.values() if s is not None for eid in s.ended}  # ids, not states
     engine = stack.processes["engine"]
     engine.send_signal(signal.SIGKILL)

@@ -28,6 +28,7 @@ from engine.processor.core import EngineCore
 FLOW = load_flow("name: pair\nnodes:\n  - {name: a, type: noop}\n  - {name: b, type: noop, dependsOn: [a]}\n")
 T0 = 1_700_000_000_000
 STEP_MS = 10  # simulated time between submissions
+SNAPSHOT_EVERY = 30_000 // STEP_MS
 
 
 def _feed(core: EngineCore, event: ev.Event, partition: int, now: int) -> None:
@@ -56,8 +57,13 @@ def run_core(executions: int, live: int, grace_ms: int | None, kept: int) -> dic
             for i, payload in enumerate((ev.JobStarted("a", 1, "w"), ev.JobSucceeded("a", 1),
                                          ev.JobStarted("b", 1, "w"), ev.JobSucceeded("b", 1))):
                 _feed(core, ev.Event(f"{done}-{i}", done, now, "worker", payload), int(done[:8]) % 6, now)
-        if n % 100 == 0:
+        if n % 20 == 0:  # the engine's 0.2 s timer: deadlines due, dispatches to send again, states to let go
+            core.due(now)
+            core.resend_due(now)
             core.evict(now)
+        if n % SNAPSHOT_EVERY == 0:  # what a snapshot takes (the engine's default interval, 30 s)
+            for p in range(6):
+                core.take_dirty(p)
         if (n + 1) % tenth == 0:
             gc.collect()
             samples.append(process.memory_info().rss)

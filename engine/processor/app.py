@@ -255,7 +255,8 @@ def create_app(settings: Settings) -> faust.App:
 
 def new_core(settings: Settings) -> EngineCore:
     return EngineCore(dispatch_timeout_ms=int(settings.dispatch_timeout_s * 1000),
-                      ended_grace_ms=int(settings.ended_grace_s * 1000), ended_kept=settings.ended_kept)
+                      ended_grace_ms=int(settings.ended_grace_s * 1000), ended_kept=settings.ended_kept,
+                      snapshots=settings.snapshot_interval_s > 0)
 
 
 EVICT_EVERY = 10_000  # records folded between evictions during a rebuild: memory stays that of the live ones

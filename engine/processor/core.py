@@ -43,9 +43,10 @@ class Output:
 
 class EngineCore:
     def __init__(self, dispatch_timeout_ms: int = DISPATCH_TIMEOUT_MS, ended_grace_ms: int = ENDED_GRACE_MS,
-                 ended_kept: int = ENDED_KEPT) -> None:
+                 ended_kept: int = ENDED_KEPT, snapshots: bool = True) -> None:
         self.dispatch_timeout_ms = dispatch_timeout_ms
         self.ended_grace_ms, self.ended_kept = ended_grace_ms, ended_kept
+        self.snapshots = snapshots  # without them nothing takes what is dirty, so nothing is marked
         # ended executions whose state was let go: id -> (partition, final status), oldest first, at most ended_kept
         self.ended: OrderedDict[str, tuple[int, str]] = OrderedDict()
         self._ending: list[tuple[int, str]] = []  # (when its state may go, execution id), a heap
@@ -98,7 +99,7 @@ class EngineCore:
     def _keep(self, state: ExecutionState, partition: int, now: int) -> None:
         self.states[state.execution_id] = state
         self.partition_of[state.execution_id] = partition
-        self.dirty[state.execution_id] = partition
+        self._mark(state.execution_id, partition)
         if state.terminal:
             ended_at = state.ended_at if state.ended_at is not None else now
             heapq.heappush(self._ending, (ended_at + self.ended_grace_ms, state.execution_id))
@@ -123,10 +124,14 @@ class EngineCore:
     def _remember_ended(self, execution_id: str, partition: int, status: str) -> None:
         self.ended[execution_id] = (partition, status)
         self.ended.move_to_end(execution_id)
-        self.dirty[execution_id] = partition
+        self._mark(execution_id, partition)
         while len(self.ended) > self.ended_kept:
             oldest, (its_partition, _) = self.ended.popitem(last=False)
-            self.dirty[oldest] = its_partition  # its snapshot record goes too
+            self._mark(oldest, its_partition)  # its snapshot record goes too
+
+    def _mark(self, execution_id: str, partition: int) -> None:
+        if self.snapshots:
+            self.dirty[execution_id] = partition
 
     def kept(self, execution_id: str) -> Kept:
         """What this core holds of an execution, as a snapshot keeps it."""
@@ -152,7 +157,7 @@ class EngineCore:
         """Start a rebuild from a snapshot of ``partition``; nothing of it is dirty (the snapshot holds it)."""
         for execution_id, state in states.items():
             self._keep(state, partition, now)
-            del self.dirty[execution_id]
+            self.dirty.pop(execution_id, None)
         for execution_id, status in ended.items():
             self._remember_ended(execution_id, partition, status)
             self.dirty.pop(execution_id, None)
@@ -261,7 +266,7 @@ class EngineCore:
                 self.dirty.pop(execution_id, None)
         for execution_id, partition in rebuilt.dirty.items():
             if partition in partitions:
-                self.dirty[execution_id] = partition  # refolded past the snapshot: the next one writes it
+                self._mark(execution_id, partition)  # refolded past the snapshot: the next one writes it
         for execution_id, partition in rebuilt.partition_of.items():
             if partition in partitions:
                 state = rebuilt.states[execution_id]

@@ -102,3 +102,11 @@ def test_what_the_core_holds_follows_the_live_executions_not_the_history():
     assert len(core.ended) == 500 and len(core.partition_of) == len(core.states)
     assert all(not core.states[eid].terminal for eid in live)
     assert sum(len(keys) for keys in core._attempts_of.values()) <= most_states
+
+
+def test_without_snapshots_nothing_is_marked_dirty():
+    core = EngineCore(ended_grace_ms=0, ended_kept=1, snapshots=False)
+    for execution_id in ("ex-1", "ex-2"):
+        ended(core, execution_id)
+    core.evict(T0 + 10**9)
+    assert core.dirty == {} and list(core.ended) == ["ex-2"]

@@ -30,7 +30,7 @@ from bench.common import Services, footer, services, stamp, step, versions, writ
 from bench.kafka_benches import fold_throughput
 from engine.codec import codec, decode_event
 from engine.domain import events as ev
-from engine.processor.replay import partitions_of, read_partition
+from engine.log_reader import partitions_of, read_partition
 from tests.integration.stack import Stack
 
 PARTITIONS = 6

@@ -284,7 +284,7 @@ def projection_and_replay(settings: Settings) -> dict[str, Any]:
 
 
 def _executions_rows(settings: Settings) -> list[tuple[Any, ...]]:
-    from engine.processor.replay import partitions_of, read_partition
+    from engine.log_reader import partitions_of, read_partition
 
     rows = []
     topic = settings.executions_topic

@@ -8,7 +8,7 @@ from engine.codec.admission import Refused, admit, home_partition
 from engine.codec.partitioning import Placement
 from engine.config import Settings
 from engine.domain import events as ev
-from engine.processor.replay import partitions_of, read_records
+from engine.log_reader import partitions_of, read_records
 
 
 @dataclass(frozen=True)

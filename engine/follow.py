@@ -36,7 +36,7 @@ from engine.config import ConfigError, Settings
 from engine.domain import events as ev
 from engine.domain.state import ExecutionStatus
 from engine.kafka import consumer_config
-from engine.processor.replay import read_records
+from engine.log_reader import read_records
 
 log = logging.getLogger("kafkaban.follow")
 

@@ -27,8 +27,8 @@ from confluent_kafka.admin import (
 
 from engine.config import Settings
 from engine.kafka import admin_config, ensure_topics
+from engine.log_reader import partitions_of
 from engine.processor import snapshots
-from engine.processor.replay import partitions_of
 
 Grant = tuple[ResourceType, str, ResourcePatternType, AclOperation]
 

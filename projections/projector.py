@@ -18,7 +18,7 @@ from engine.codec.admission import Misplaced, Refused, admit, admit_schedule
 from engine.codec.partitioning import Placement
 from engine.config import Settings
 from engine.kafka import consumer_config, ensure_topics
-from engine.processor.replay import partitions_of
+from engine.log_reader import partitions_of
 from projections.access_writer import write_access
 from projections.db import connect, migrate
 from projections.health import ProjectorHealth

@@ -12,16 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from engine.config import Settings
-from engine.kafka import consumer_config, positions_reached
+from engine.kafka import consumer_config
+from engine.log_reader import Where, read_to_end
 from projections.db import check_schema, connect, migrate
 from projections.projector import Projector
 
 Progress = Callable[[int, int, float], None]  # done, total, seconds
-STALL_TIMEOUT_S = 30.0
-SETTLE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,8 @@ def replay_into(settings: Settings, schema: str, progress: Progress | None = Non
     started = time.monotonic()
     done = 0
     try:
-        ends: dict[tuple[str, int], int] = {}
-        assignment = []
+        starts: dict[Where, int] = {}
+        total = 0
         for topic in projector.topics:
             metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
             if metadata is None or metadata.error is not None:
@@ -59,38 +58,13 @@ def replay_into(settings: Settings, schema: str, progress: Progress | None = Non
             for partition in metadata.partitions:
                 low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
                 if high > low:
-                    ends[(topic, partition)] = high
-                    assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
-        total = sum(ends.values())
-        consumer.assign(assignment)
-        remaining = set(ends)
+                    starts[(topic, partition)] = low
+                    total += high
         last_report = 0.0
-        last_record = time.monotonic()
         with connect(url, schema) as conn:
-            while True:
-                batch = consumer.consume(1000, timeout=0.2)
-                if batch:
-                    last_record = time.monotonic()
-                else:
-                    remaining -= positions_reached(consumer, {key: ends[key] for key in remaining})
-                if not batch and not remaining and time.monotonic() - last_record >= SETTLE_S:
-                    break
-                elif time.monotonic() - last_record > STALL_TIMEOUT_S:
-                    raise RuntimeError(f"no records for {STALL_TIMEOUT_S} s; unfinished: {sorted(remaining)}")
-                messages = []
-                for message in batch:
-                    key = (message.topic(), message.partition())
-                    if message.error() is not None:
-                        # end-of-partition is only a hint (a broker may report it early): the end offset decides
-                        if message.error().code() != KafkaError._PARTITION_EOF:
-                            raise RuntimeError(f"reading {key}: {message.error()}")
-                        continue
-                    if message.offset() + 1 >= ends[key]:
-                        remaining.discard(key)
-                    messages.append(message)
-                if messages:
-                    projector.apply(conn, messages)
-                    done += len(messages)
+            for messages in read_to_end(consumer, starts):
+                projector.apply(conn, messages)
+                done += len(messages)
                 now = time.monotonic()
                 if progress and now - last_report > 0.5:
                     progress(done, total, now - started)

@@ -16,7 +16,7 @@ from engine.config import VERIFY_MAX_LAG as DEFAULT_MAX_LAG
 from engine.config import Settings
 from engine.domain.evolve import evolve
 from engine.domain.state import ExecutionState
-from engine.processor.replay import high_watermarks, partitions_of, read_records
+from engine.log_reader import high_watermarks, partitions_of, read_records
 from projections.db import connect
 from projections.nul import clean
 

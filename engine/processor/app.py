@@ -30,13 +30,13 @@ from engine.domain import events as ev
 from engine.domain.commands import Command, DispatchJob, ReportRunEnded
 from engine.domain.ids import command_id
 from engine.kafka import dead_letter_headers, ensure_topics, faust_credentials
+from engine.log_reader import dead_lettered, partitions_of, read_records
 from engine.processor.core import EngineCore
 from engine.processor.faust_tuning import use_fetch_wait, use_idempotent_producer
 from engine.processor.intake import EXIT_UNWRITTEN, Intake
 from engine.processor.outbox import Send, engine_send_all
 from engine.processor.own_records import OwnRecords
 from engine.processor.partitions import PartitionOwner, Then
-from engine.processor.replay import dead_lettered, partitions_of, read_records
 from engine.processor.schedules import run_ended_event, wire_schedules
 from engine.processor.snapshots import SnapshotWriter, ensure_topic, load
 

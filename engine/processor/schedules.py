@@ -30,13 +30,13 @@ from engine.domain.ids import command_id, run_ended_id
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand, StartExecution, StopExecution
 from engine.kafka import fits_in_a_record
+from engine.log_reader import dead_lettered, partitions_of, read_records
 from engine.processor.catalog import CatalogReader, Resolved
 from engine.processor.dependency_watch import DependencyWatch
 from engine.processor.intake import EXIT_UNWRITTEN, MAX_REASON, forward, warn_once
 from engine.processor.outbox import Send, SendAll
 from engine.processor.own_records import OwnRecords
 from engine.processor.partitions import PartitionOwner, Then
-from engine.processor.replay import dead_lettered, partitions_of, read_records
 from engine.processor.schedule_core import ScheduleCore, ScheduleOutput
 from engine.processor.written_ticks import WrittenTicks
 

@@ -30,8 +30,8 @@ from engine.codec.state_snapshot import SnapshotError, decode, encode, state_fro
 from engine.config import Settings
 from engine.domain.state import ExecutionState
 from engine.kafka import MAX_RECORD_BYTES, admin_config, producer_config
+from engine.log_reader import read_records
 from engine.processor.core import Kept
-from engine.processor.replay import read_records
 
 log = logging.getLogger("kafkaban.engine.snapshots")
 MARKER = b"\x00covered"  # no execution id holds a NUL, so the marker's key is no execution's

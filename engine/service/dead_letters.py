@@ -13,7 +13,7 @@ from confluent_kafka import KafkaException
 from engine.clock import iso_from_ms
 from engine.codec import codec
 from engine.config import Settings
-from engine.processor.replay import DeadLetter, read_dead_letters
+from engine.log_reader import DeadLetter, read_dead_letters
 from engine.service.context import Context
 from engine.service.errors import ServiceError
 

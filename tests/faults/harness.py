@@ -35,7 +35,7 @@ from engine.domain.loader import load_flow
 from engine.domain.state import ExecutionState
 from engine.kafka import HEADER_TOPIC, consumer_config, producer_config
 from engine.kafka_server import DEFAULT_HEAP, KafkaCluster
-from engine.processor.replay import high_watermarks, partitions_of, read_records
+from engine.log_reader import high_watermarks, partitions_of, read_records
 from projections import queries
 from projections.db import connect
 from projections.verify import verify

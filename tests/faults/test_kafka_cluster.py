@@ -16,7 +16,7 @@ from confluent_kafka.admin import AdminClient
 from engine.codec import decode_event
 from engine.domain import events as ev
 from engine.kafka_server import KafkaCluster
-from engine.processor.replay import partitions_of, read_partition
+from engine.log_reader import partitions_of, read_partition
 from tests.integration.stack import Stack
 
 FLOW = """

@@ -21,7 +21,7 @@ from engine.config import Settings
 from engine.domain import events as ev
 from engine.embedded import free_port
 from engine.kafka import HEADER_PARTITION, HEADER_TOPIC, dead_letter_headers, ensure_topics, producer_config
-from engine.processor.replay import dead_lettered, high_watermarks, read_dead_letters
+from engine.log_reader import dead_lettered, high_watermarks, read_dead_letters
 from engine.service.dead_letters import newest
 from engine.service.errors import ServiceError
 from projections.db import connect

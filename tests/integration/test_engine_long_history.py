@@ -18,8 +18,8 @@ from bench.kafka_benches import flow, submission
 from engine.codec import decode_event
 from engine.domain import events as ev
 from engine.kafka import consumer_config, ensure_topics, producer_config
+from engine.log_reader import partitions_of
 from engine.processor.app import app_id
-from engine.processor.replay import partitions_of
 from tests.integration.stack import Stack
 
 HISTORY = 30_000

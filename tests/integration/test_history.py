@@ -20,7 +20,7 @@ from engine.audit import history_from_kafka
 from engine.client import ApiFailure
 from engine.codec.partitioning import partition_for
 from engine.kafka import consumer_config, ensure_topics, producer_config
-from engine.processor.replay import read_records
+from engine.log_reader import read_records
 from projections.rebuild import replay_into
 from tests.integration.stack import Stack
 

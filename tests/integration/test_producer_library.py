@@ -28,7 +28,7 @@ from engine.domain import events as ev
 from engine.domain.loader import load_flow
 from engine.follow import ExecutionEnded, ExecutionFollower
 from engine.kafka import producer_config
-from engine.processor.replay import high_watermarks
+from engine.log_reader import high_watermarks
 from engine.producer import KafkabanProducer, SubmissionRefused
 from engine.projected import wait_projected
 from tests.integration.stack import ROOT, Stack

@@ -9,7 +9,7 @@ from confluent_kafka import Producer
 
 from engine.config import Settings
 from engine.kafka import ensure_topics
-from engine.processor.replay import read_partition
+from engine.log_reader import read_partition
 
 
 def test_read_partition_steps_over_markers_and_aborted_records(bootstrap: str):

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Producer
 
 from engine.kafka import producer_config
-from engine.processor.replay import read_records
+from engine.log_reader import read_records
 from engine.processor.snapshots import MARKER, Snapshot, load
 from tests.integration.stack import Stack
 from tests.support.waiting import wait_until

@@ -14,7 +14,7 @@ from engine.codec import codec, encode_event
 from engine.config import Settings
 from engine.domain import events as ev
 from engine.kafka import HEADER_OFFSET, HEADER_REASON, dead_letter_headers, dead_letter_origin
-from engine.processor.replay import DeadLetter
+from engine.log_reader import DeadLetter
 from engine.service import dead_letters
 from engine.service.dead_letters import PREVIEW_BYTES, codec_name, newest, preview, shown
 from engine.service.errors import ServiceError

@@ -33,9 +33,9 @@ from confluent_kafka import Producer
 
 from bench.common import footer, services, stamp, step, versions, write_results
 from bench.kafka_benches import Watcher, flow, submission
+from engine.broker.embedded import free_port
 from engine.codec import decode_event
 from engine.domain import events as ev
-from engine.embedded import free_port
 from engine.kafka import producer_config
 from tests.integration.stack import Stack
 

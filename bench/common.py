@@ -15,8 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from engine.embedded import start_postgres
-from engine.local_broker import LocalBroker, start_local_broker
+from engine.broker.embedded import start_postgres
+from engine.broker.local import LocalBroker, start_local_broker
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
+from engine.broker.embedded import EmbeddedPostgres, port_free, start_postgres
+from engine.broker.local import LocalBroker, start_local_broker
 from engine.client import ApiFailure, ApiUnreachable, call
 from engine.config import ConfigError, Settings, without_password
 from engine.dev_tokens import forget, remember
 from engine.domain.state import EXECUTION_TERMINAL
-from engine.embedded import EmbeddedPostgres, port_free, start_postgres
-from engine.local_broker import LocalBroker, start_local_broker
 from engine.processes import die_with_parent
 
 DATA_PARTS = ("kafka", "postgres")  # what a data directory holds besides its lock file

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psutil
 
+from engine.broker.embedded import free_port
 from engine.dev_tokens import runtime_file
-from engine.embedded import free_port
 from tests.support.browser import Console, chromium, shoot
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,6 +24,7 @@ import psycopg
 import yaml
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
+from engine.broker.kafka_server import DEFAULT_HEAP, KafkaCluster
 from engine.client import ApiFailure, ApiUnreachable
 from engine.clock import now_ms
 from engine.codec import encode_event
@@ -34,7 +35,6 @@ from engine.domain.evolve import evolve
 from engine.domain.loader import load_flow
 from engine.domain.state import ExecutionState
 from engine.kafka import HEADER_TOPIC, consumer_config, producer_config
-from engine.kafka_server import DEFAULT_HEAP, KafkaCluster
 from engine.log_reader import high_watermarks, partitions_of, read_records
 from projections import queries
 from projections.db import connect

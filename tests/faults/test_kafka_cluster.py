@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from engine.broker.kafka_server import KafkaCluster
 from engine.codec import decode_event
 from engine.domain import events as ev
-from engine.kafka_server import KafkaCluster
 from engine.log_reader import partitions_of, read_partition
 from tests.integration.stack import Stack
 

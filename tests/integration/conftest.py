@@ -18,8 +18,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from engine.embedded import start_postgres
-from engine.local_broker import start_local_broker
+from engine.broker.embedded import start_postgres
+from engine.broker.local import start_local_broker
 from tests.integration.stack import Stack
 from tests.support.java import JavaProgram, JavaUnavailable, producer_program
 

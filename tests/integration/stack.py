@@ -12,10 +12,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from engine.broker.embedded import free_port
 from engine.client import ApiFailure, call
 from engine.config import Settings
 from engine.domain.state import EXECUTION_TERMINAL
-from engine.embedded import free_port
 from engine.kafka import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.broker.local import TANSU_LIMITS, start_local_broker
 from engine.config import Settings
-from engine.local_broker import TANSU_LIMITS, start_local_broker
 
 
 def test_without_java_the_fallback_is_tansu_with_its_limits_stated(tmp_path: Path, monkeypatch):

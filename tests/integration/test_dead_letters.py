@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from engine.broker.embedded import free_port
 from engine.client import ApiFailure, call
 from engine.clock import now_ms
 from engine.codec import encode_event
 from engine.config import Settings
 from engine.domain import events as ev
-from engine.embedded import free_port
 from engine.kafka import HEADER_PARTITION, HEADER_TOPIC, dead_letter_headers, ensure_topics, producer_config
 from engine.log_reader import dead_lettered, high_watermarks, read_dead_letters
 from engine.service.dead_letters import newest

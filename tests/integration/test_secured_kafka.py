@@ -21,6 +21,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AclBindingFilter, AclOperation, AclPermissionType, AdminClient, ResourcePatternType
 from confluent_kafka.admin import ResourceType as Resource
 
+from engine.broker.kafka_dist import runtime
+from engine.broker.kafka_server import BrokerSecurity, KafkaCluster, self_signed_tls
 from engine.clock import now_ms
 from engine.codec import encode_event
 from engine.config import ConfigError, Settings
@@ -28,8 +30,6 @@ from engine.domain import events as ev
 from engine.domain.loader import load_flow
 from engine.kafka import consumer_config, ensure_topics, producer_config, security_config
 from engine.kafka_acls import api_acls, apply_acls, engine_acls, projector_acls, worker_acls
-from engine.kafka_dist import runtime
-from engine.kafka_server import BrokerSecurity, KafkaCluster, self_signed_tls
 from projections.db import connect
 from projections.queries import get_execution
 from tests.integration.stack import Stack

@@ -1,5 +1,5 @@
 """Java programs the tests run as other teams' services: their jars resolved through Maven once into Kafkaban's
-cache directory (as engine/kafka_dist.py resolves the broker's), their sources compiled once per content.
+cache directory (as engine/broker/kafka_dist.py resolves the broker's), their sources compiled once per content.
 
 Nothing here is part of Kafkaban; it exists so the contract tests run a producer written in another language.
 """
@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.broker.kafka_dist import KAFKA_VERSION, BrokerUnavailable, find_java
 from engine.config import Settings
-from engine.kafka_dist import KAFKA_VERSION, BrokerUnavailable, find_java
 from engine.paths import cache_dir
 
 AVRO_VERSION = "1.12.0"

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from engine.broker.embedded import free_port
+from engine.broker.kafka_dist import find_java
 from engine.config import Settings
-from engine.embedded import free_port
-from engine.kafka_dist import find_java
 from engine.paths import cache_dir
 from tests.support.java import JavaUnavailable, copy_artifact, locked_once
 

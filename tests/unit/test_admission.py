@@ -11,7 +11,7 @@ import uuid
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from engine.cli import main
+from engine.cli.main import main
 from engine.codec import encode_event
 from engine.codec.admission import (
     ENGINE_MAC_HEADER,

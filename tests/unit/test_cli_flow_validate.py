@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.cli import main
+from engine.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.embedded import free_port
+from engine.broker.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

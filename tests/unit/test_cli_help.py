@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli import build_parser, main
+from engine.cli.main import build_parser, main
 
 
 def undescribed(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[str]:

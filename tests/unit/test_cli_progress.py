@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from contextlib import redirect_stderr
 
-from engine.cli import _progress
+from engine.cli.main import _progress
 
 
 class Terminal(io.StringIO):

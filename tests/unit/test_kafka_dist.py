@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.broker.kafka_dist import BrokerUnavailable, JavaMissing, find_java, java_major_version, runtime
 from engine.config import ConfigError, Settings
-from engine.kafka_dist import BrokerUnavailable, JavaMissing, find_java, java_major_version, runtime
 
 
 def script(directory: Path, name: str, body: str) -> Path:
@@ -96,7 +96,7 @@ def test_bad_broker_settings_are_refused(name: str, value: str):
 
 
 def test_a_new_cluster_id_never_reads_as_a_command_line_option():
-    from engine.kafka_server import _new_cluster_id
+    from engine.broker.kafka_server import _new_cluster_id
 
     ids = [_new_cluster_id() for _ in range(5000)]  # about 78 would start with '-' if nothing prevented it
     assert not any(i.startswith("-") for i in ids)

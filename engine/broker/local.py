@@ -1,6 +1,6 @@
 """The broker Kafkaban starts for itself when none is configured: `kafkaban dev`, the tests and the benchmarks.
 
-Apache Kafka (KRaft, see engine/kafka_server.py) unless KAFKABAN_EMBEDDED_BROKER=tansu asks for the old embedded
+Apache Kafka (KRaft, see engine/broker/kafka_server.py) unless KAFKABAN_EMBEDDED_BROKER=tansu asks for the old embedded
 tansu broker, or no Java 17+ is installed, in which case tansu stands in with a warning of what it cannot do.
 """
 
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.broker.embedded import EmbeddedBroker, start_broker
+from engine.broker.kafka_dist import JavaMissing, runtime
+from engine.broker.kafka_server import KafkaCluster
 from engine.config import Settings
-from engine.embedded import EmbeddedBroker, start_broker
-from engine.kafka_dist import JavaMissing, runtime
-from engine.kafka_server import KafkaCluster
 
 TANSU_LIMITS = (
     "tansu keeps everything in memory (nothing survives a restart) and slows as a partition grows: reading the "

@@ -37,9 +37,9 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
+from engine.broker.embedded import free_port, port_free
+from engine.broker.kafka_dist import MAIN_CLASS, STORAGE_TOOL, KafkaRuntime, runtime
 from engine.config import Settings
-from engine.embedded import free_port, port_free
-from engine.kafka_dist import MAIN_CLASS, STORAGE_TOOL, KafkaRuntime, runtime
 from engine.processes import die_with_parent
 
 # as Apache Kafka's bin/kafka-run-class.sh runs a broker (KAFKA_JVM_PERFORMANCE_OPTS)

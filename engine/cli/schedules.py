@@ -8,7 +8,7 @@ import sys
 import urllib.parse
 from typing import Any
 
-from engine.cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, params, print_json
+from engine.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, params, print_json
 from engine.client import call
 from engine.clock import now_ms
 from engine.config import Settings

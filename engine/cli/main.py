@@ -13,18 +13,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.cli_access import add_access_commands
-from engine.cli_common import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_OK, EXIT_STILL_RUNNING, EXIT_USAGE
-from engine.cli_common import params as _params
-from engine.cli_common import print_json as _print_json
-from engine.cli_schedules import add_schedule_commands
+from engine.broker.kafka_dist import BrokerUnavailable
+from engine.cli.access import add_access_commands
+from engine.cli.common import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_OK, EXIT_STILL_RUNNING, EXIT_USAGE
+from engine.cli.common import params as _params
+from engine.cli.common import print_json as _print_json
+from engine.cli.schedules import add_schedule_commands
 from engine.client import ApiFailure, ApiUnreachable, call, stream
 from engine.clock import iso_from_ms
 from engine.config import VERIFY_MAX_LAG, ConfigError, Settings
 from engine.domain.loader import check_flow, flow_warnings
 from engine.domain.spec import FlowSpec
 from engine.domain.state import EXECUTION_TERMINAL, ExecutionStatus
-from engine.kafka_dist import BrokerUnavailable
 
 USAGE_STATUSES = (400, 404, 413, 422)  # the request was wrong; anything else (409: it ended already) is a failure
 

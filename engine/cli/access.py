@@ -9,7 +9,7 @@ import sys
 import urllib.parse
 from typing import Any
 
-from engine.cli_common import EXIT_OK, print_json
+from engine.cli.common import EXIT_OK, print_json
 from engine.client import call
 from engine.config import ConfigError, Settings
 

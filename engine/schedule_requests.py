@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from engine.clock import iso_from_ms
+from engine.clock import iso_from_ms, utc_from_ms
 from engine.domain.cadence import CadenceError, fire_times, instant_of, parse, zone
 from engine.domain.schedule import events as se
 from engine.domain.schedule.spec import DEFAULT_CATCHUP_WINDOW_MS, ScheduleSpec, spec_problems
@@ -226,4 +226,4 @@ def preview(cron: str, timezone: str = "UTC", start: Any = None, count: int = 10
 
 
 def local_iso(ms: int, timezone: str) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).astimezone(zone(timezone)).isoformat()
+    return utc_from_ms(ms).astimezone(zone(timezone)).isoformat()

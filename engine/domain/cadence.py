@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
+from engine.clock import utc_from_ms
 from engine.domain import quartz
 from engine.domain.units import duration_ms
 
@@ -217,7 +218,7 @@ def fire_times(cadence: Cadence, timezone: str, after_ms: int, count: int, ancho
 
 def local_time(ms: int, tz: ZoneInfo) -> dt.datetime:
     """The wall-clock time at instant ``ms`` in ``tz``, naive."""
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).astimezone(tz).replace(tzinfo=None)
+    return utc_from_ms(ms).astimezone(tz).replace(tzinfo=None)
 
 
 def instant_of(local: dt.datetime, tz: ZoneInfo) -> int:

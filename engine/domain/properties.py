@@ -14,11 +14,12 @@ variables the shell never parses (workers/shell_params.py). The properties that 
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from engine.clock import utc_from_ms
 
 REFERENCE = re.compile(r"\$\{([A-Za-z0-9_][A-Za-z0-9_.\-]*)\}")
 _COMMAND = re.compile(r"command(\.[1-9][0-9]*)?")
@@ -48,7 +49,7 @@ def builtins(execution_id: str, flow_name: str, job: str, attempt: int, started_
              project: str | None = None) -> dict[str, str]:
     """Azkaban's built-in properties with Kafkaban's values (FlowUtils.addCommonFlowProperties and
     JobRunner.prepareJob): times in UTC, the execution id for the exec id; attempts count from 0 as there."""
-    start = dt.datetime.fromtimestamp(started_at_ms / 1000, tz=dt.UTC)
+    start = utc_from_ms(started_at_ms)
     return {
         "azkaban.flow.flowid": flow_name,
         "azkaban.flow.execid": execution_id,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from engine.access.permissions import Principal
 from engine.api.deps import Caller, Ctx, ExecutionsService
 from engine.api.waiting import TooManyFollowers
-from engine.domain.state import EXECUTION_TERMINAL
+from engine.domain.state import EXECUTION_TERMINAL, JOB_FINAL
 from engine.service import graphs
 from engine.service.context import READ_YOUR_WRITES_TIMEOUT_S, Context
 from engine.service.errors import ServiceError
@@ -25,7 +25,7 @@ from projections import queries
 RETRY_AFTER_S = 5
 MAX_FOLLOWERS_PER_CLIENT = 8  # open log streams per client address; the next one is a 429
 FOLLOW_POLL_S = 0.25
-JOB_ENDED = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"}
+JOB_ENDED = frozenset(status.value for status in JOB_FINAL)
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
 

@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse
 from engine.api.deps import Admin, Ctx, Reader
 from engine.api.security import PUBLIC
 from engine.config import Settings
+from engine.domain.state import ExecutionStatus
 from engine.kafka import consumer_config
 from engine.service import dead_letters
 from engine.service.errors import ServiceError
@@ -94,8 +95,8 @@ def _metrics(ctx: Ctx, watermarks: Watermarks) -> str:
         schedules = schedule_metrics(conn)
         misplaced = queries.misplaced_counts(conn)
     out = ["# HELP kafkaban_executions Executions by status.", "# TYPE kafkaban_executions gauge"]
-    for status in ("SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"):
-        out.append(f'kafkaban_executions{{status="{status}"}} {counts.get(status, 0)}')
+    for status in ExecutionStatus:
+        out.append(f'kafkaban_executions{{status="{status.value}"}} {counts.get(status.value, 0)}')
     out += ["# HELP kafkaban_dispatch_latency_seconds Queued to started, last 1000 attempts.",
             "# TYPE kafkaban_dispatch_latency_seconds summary"]
     for quantile in (0.5, 0.95, 0.99):

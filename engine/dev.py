@@ -32,6 +32,7 @@ from engine.client import ApiFailure, ApiUnreachable, call
 from engine.config import ConfigError, Settings, without_password
 from engine.dev_tokens import forget, remember
 from engine.domain.state import EXECUTION_TERMINAL
+from engine.polling import poll_until
 from engine.processes import die_with_parent
 
 DATA_PARTS = ("kafka", "postgres")  # what a data directory holds besides its lock file
@@ -216,17 +217,19 @@ class DevStack:
     def wait_ready(self, timeout: float = 90.0) -> None:
         say(f"waiting for the API to answer at {self.settings.api_url} ...")
         started = time.monotonic()
-        deadline = started + timeout
-        while time.monotonic() < deadline:
+
+        def answering() -> bool | None:
             for name, child in self.children:
                 if child.poll() is not None:
                     raise RuntimeError(f"{name} exited with code {child.returncode} while starting")
             with contextlib.suppress(ApiUnreachable, ApiFailure):
                 call(self.settings.api_url, "GET", "/healthz", timeout=2, token=self.settings.admin_token)
-                say(f"API answering ({_since(started)})")
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"the API did not answer within {timeout:g} s")
+                return True
+            return None
+
+        if poll_until(answering, timeout, every=0.2) is None:
+            raise TimeoutError(f"the API did not answer within {timeout:g} s")
+        say(f"API answering ({_since(started)})")
 
     def stop(self) -> None:
         for _, child in self.children:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +12,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from engine.config import ConfigError, Settings
+from engine.polling import poll_until
 
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
@@ -142,12 +142,13 @@ def ensure_topics(settings: Settings, topics: Iterable[str], timeout: float = 30
     not create is left to the operator (with a warning) instead of failing the start-up."""
     admin = AdminClient(admin_config(settings))
     wanted = set(topics)
-    deadline = time.monotonic() + timeout
-    while True:
-        existing = set(admin.list_topics(timeout=10).topics)
-        missing = sorted(wanted - existing)
+    missing: list[str] = []
+
+    def created() -> bool | None:
+        nonlocal missing
+        missing = sorted(wanted - set(admin.list_topics(timeout=10).topics))
         if not missing:
-            return
+            return True
         futures = admin.create_topics([NewTopic(t, settings.partitions, settings.replication) for t in missing])
         for topic, future in futures.items():
             try:
@@ -161,9 +162,10 @@ def ensure_topics(settings: Settings, topics: Iterable[str], timeout: float = 30
                     wanted.discard(topic)
                 elif "TOPIC_ALREADY_EXISTS" not in str(exc) and "already exists" not in str(exc):
                     raise
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topics not visible after {timeout} s: {missing}")
-        time.sleep(0.1)
+        return None
+
+    if poll_until(created, timeout) is None:
+        raise TimeoutError(f"topics not visible after {timeout} s: {missing}")
 
 
 def positions_reached(consumer: Consumer, ends: Mapping[tuple[str, int], int]) -> set[tuple[str, int]]:

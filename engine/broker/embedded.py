@@ -10,12 +10,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.polling import poll_until
 from engine.processes import die_with_parent
 
 # pgserver asks platformdirs for a runtime directory it never uses, which warns whenever XDG_RUNTIME_DIR is unset
@@ -40,12 +40,13 @@ def port_free(port: int) -> bool:
 
 
 def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool | None:
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
+            return True
+        return None
+
+    if poll_until(listening, timeout, every=0.05) is None:
+        raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
 
 
 def tansu_binary() -> Path:

@@ -40,6 +40,7 @@ from confluent_kafka.admin import AdminClient
 from engine.broker.embedded import free_port, port_free
 from engine.broker.kafka_dist import MAIN_CLASS, STORAGE_TOOL, KafkaRuntime, runtime
 from engine.config import Settings
+from engine.polling import poll_until
 from engine.processes import die_with_parent
 
 # as Apache Kafka's bin/kafka-run-class.sh runs a broker (KAFKA_JVM_PERFORMANCE_OPTS)
@@ -355,22 +356,21 @@ class KafkaCluster:
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Until every running node is a registered broker that answers metadata requests."""
         admin = AdminClient(self.admin_config())
-        deadline = time.monotonic() + timeout
         wanted = {node.node_id for node in self.nodes if node.process is not None}
-        while True:
+
+        def registered() -> bool | None:
             for node in self.nodes:
                 if node.process is not None and node.process.poll() is not None and node.node_id in wanted:
                     raise RuntimeError(f"Kafka node {node.node_id} exited with code {node.process.returncode} "
                                        f"while starting:\n{node.log_tail()}")
             with contextlib.suppress(Exception):
-                brokers = set(admin.list_topics(timeout=2).brokers)
-                if wanted <= brokers:
-                    return
-            if time.monotonic() > deadline:
-                tails = "\n".join(node.log_tail(1500) for node in self.nodes)
-                raise TimeoutError(f"Kafka did not answer with brokers {sorted(wanted)} within {timeout:g} s\n"
-                                   f"{tails}")
-            time.sleep(0.2)
+                if wanted <= set(admin.list_topics(timeout=2).brokers):
+                    return True
+            return None
+
+        if poll_until(registered, timeout, every=0.2) is None:
+            tails = "\n".join(node.log_tail(1500) for node in self.nodes)
+            raise TimeoutError(f"Kafka did not answer with brokers {sorted(wanted)} within {timeout:g} s\n{tails}")
 
     # -- inspection ---------------------------------------------------------------------------------------------
 

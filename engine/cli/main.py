@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import sys
-import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from engine.config import VERIFY_MAX_LAG, ConfigError, Settings
 from engine.domain.loader import check_flow, flow_warnings
 from engine.domain.spec import FlowSpec
 from engine.domain.state import EXECUTION_TERMINAL, ExecutionStatus
+from engine.polling import poll_until
 
 USAGE_STATUSES = (400, 404, 413, 422)  # the request was wrong; anything else (409: it ended already) is a failure
 
@@ -217,17 +217,18 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(execution_id)
         return EXIT_OK
-    deadline = time.monotonic() + args.timeout
     status: dict[str, Any] = {"execution_id": execution_id, "status": answer.get("status", "SUBMITTED")}
-    while time.monotonic() < deadline:
+
+    def ended() -> dict[str, Any] | None:
+        nonlocal status
         try:
             status = call(settings.api_url, "GET", f"/api/v1/executions/{execution_id}")
         except ApiFailure as exc:
             if exc.status != 404:  # not projected yet: keep waiting
                 raise
-        if status["status"] in EXECUTION_TERMINAL:
-            break
-        time.sleep(0.1)
+        return status if status["status"] in EXECUTION_TERMINAL else None
+
+    poll_until(ended, args.timeout)  # at the deadline, the status as it stands is shown
     _show_status(_in_flow_order(settings, status) if status.get("jobs") else status, args.json)
     if status["status"] == "SUCCEEDED":
         return EXIT_OK

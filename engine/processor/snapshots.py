@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -31,6 +32,7 @@ from engine.config import Settings
 from engine.domain.state import ExecutionState
 from engine.kafka import MAX_RECORD_BYTES, admin_config, producer_config
 from engine.log_reader import read_records
+from engine.polling import poll_until
 from engine.processor.core import Kept
 
 log = logging.getLogger("kafkaban.engine.snapshots")
@@ -65,11 +67,14 @@ def ensure_topic(settings: Settings, partitions: int) -> int:
         except KafkaException as exc:
             if "already exists" not in str(exc) and "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
-        deadline = time.monotonic() + 30
-        while (found := admin.list_topics(topic, timeout=10).topics.get(topic)) is None or found.error is not None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"topic {topic} not visible after 30 s")
-            time.sleep(0.1)
+
+        def visible() -> Any:
+            metadata = admin.list_topics(topic, timeout=10).topics.get(topic)
+            return metadata if metadata is not None and metadata.error is None else None
+
+        found = poll_until(visible, 30)
+        if found is None:
+            raise TimeoutError(f"topic {topic} not visible after 30 s")
     count = len(found.partitions)
     if count < partitions:
         log.warning("%s has %d partitions and the executions topic %d: partitions %d and up are refolded from "

@@ -3,18 +3,16 @@ not happen in time."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from engine.polling import poll_until
 
 T = TypeVar("T")
 
 
 def wait_until(check: Callable[[], T], timeout: float, what: str, every: float = 0.2) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(every)
-    raise AssertionError(f"not within {timeout} s: {what}")
+    found = poll_until(lambda: check() or None, timeout, every)
+    if found is None:
+        raise AssertionError(f"not within {timeout} s: {what}")
+    return found

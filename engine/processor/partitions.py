@@ -68,6 +68,12 @@ class PartitionOwner(Generic[C]):
         # the group's committed offsets as this consumer sees them: the stream resumes from exactly there
         committed = await self.app.consumer.seek_to_committed()
         offsets = {tp.partition: offset or 0 for tp, offset in committed.items() if tp.topic == self.topic}
+        # a partition the group never committed keeps the position this consumer had fetched to before the
+        # rebalance, while faust drops the records it had buffered but not handled: read it from its start
+        # (offset 0: where the log starts, or the earliest offset kept if retention removed the start)
+        never = {TP(self.topic, partition): 0 for partition in fresh if not offsets.get(partition)}
+        if never:
+            await self.app.consumer.seek_wait(never)  # in the consumer's own thread, and waited for
         for partition in fresh:
             self._epochs[partition] = self._epochs.get(partition, 0) + 1
         task = asyncio.create_task(self._open(fresh, offsets, {p: self._epochs[p] for p in fresh}))

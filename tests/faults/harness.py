@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -123,15 +124,17 @@ def services(root: Path, nodes: int = 1) -> Iterator[Services]:
 class Run:
     """One load on one stack, with its ledger, its poison, and the times executions ended."""
 
-    def __init__(self, services: Services, root: Path, workers: int = 2) -> None:
+    def __init__(self, services: Services, root: Path, workers: int = 2, partitions: int = 3,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.services = services
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.ledger = root / "ledger.txt"
         self.ledger.touch()
-        self.stack = Stack(services.kafka.bootstrap, services.database_url, root, partitions=3,
+        self.stack = Stack(services.kafka.bootstrap, services.database_url, root, partitions=partitions,
                            extra_env={"KAFKABAN_DISPATCH_TIMEOUT": "20",
-                                      "KAFKABAN_REPLICATION": str(min(len(services.kafka.nodes), 3))})
+                                      "KAFKABAN_REPLICATION": str(min(len(services.kafka.nodes), 3)),
+                                      **(extra_env or {})})
         self.stack.start()
         for n in range(2, workers + 1):
             self.stack.spawn(f"worker-{n}", "worker", "--pool", "default", "--slots", "4")
@@ -227,6 +230,16 @@ class Run:
                 return min(later) - moment
             time.sleep(0.1)
         return None
+
+    def longest_pause(self, moment: float, window: float = 60.0) -> float | None:
+        """The longest wait between two executions ending, from the last end before ``moment`` to ``window``
+        seconds after it: how long processing paused around a fault or a rebalance."""
+        before = [t for t in self.ended_at if t <= moment]
+        times = sorted(([before[-1]] if before else [moment]) +
+                       [t for t in self.ended_at if moment < t <= moment + window])
+        if len(times) < 2:
+            return None
+        return max(b - a for a, b in pairwise(times))
 
     def views_caught_up_after(self, moment: float, timeout: float = 300) -> float | None:
         """Seconds from ``moment`` until the views hold everything the executions log held at that moment (the

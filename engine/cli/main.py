@@ -334,18 +334,24 @@ def _end_progress() -> None:
 
 
 def _replay_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.processor.snapshot_check import check_snapshots
     from projections.verify import verify
 
     settings = _with_dev_stack(settings)
     settings.require_bootstrap()
     settings.require_database()
     report = verify(settings, None if args.json else _progress("verifying"), max_lag=args.max_lag)
+    snapshots = check_snapshots(settings)
+    ok = report.ok and not snapshots.mismatches
     if args.json:
-        _print_json({"ok": report.ok, "events": report.events, "refused": report.refused,
+        _print_json({"ok": ok, "events": report.events, "refused": report.refused,
                      "misplaced": report.misplaced, "lag": report.lag,
                      "max_lag": report.max_lag,
                      "executions": report.executions, "mismatches": report.mismatches,
-                     "seconds": round(report.seconds, 3)})
+                     "seconds": round(report.seconds, 3),
+                     "snapshots": {"partitions": snapshots.partitions, "states": snapshots.states,
+                                   "ended": snapshots.ended, "unusable": snapshots.unusable,
+                                   "mismatches": snapshots.mismatches}})
     else:
         _end_progress()
         rate = report.events / report.seconds if report.seconds else 0.0
@@ -359,7 +365,14 @@ def _replay_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"projector lag: {report.lag:,} records of the executions topic not yet projected"
               + (f": more than --max-lag {report.max_lag:,}, so the views are NOT verified" if report.lagging
                  else f" (at most {report.max_lag:,} allowed)"))
-    return EXIT_OK if report.ok else EXIT_FAILED
+        print(f"snapshots: {snapshots.partitions} partition(s) checked against the log ({snapshots.states:,} "
+              f"states, {snapshots.ended:,} ended ids): {len(snapshots.mismatches)} mismatch"
+              f"{'es' if len(snapshots.mismatches) != 1 else ''}"
+              + (f"; partitions {snapshots.unusable} have a snapshot the engine would refuse (it refolds them)"
+                 if snapshots.unusable else ""))
+        for mismatch in snapshots.mismatches:
+            print(f"  MISMATCH {mismatch}")
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _projections_rebuild(args: argparse.Namespace, settings: Settings) -> int:

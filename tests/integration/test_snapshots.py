@@ -14,6 +14,7 @@ from confluent_kafka import Producer
 
 from engine.kafka import producer_config
 from engine.log_reader import read_records
+from engine.processor.snapshot_check import check_snapshots
 from engine.processor.snapshots import MARKER, Snapshot, load
 from tests.integration.stack import Stack
 from tests.support.waiting import wait_until
@@ -103,6 +104,20 @@ def test_a_restarted_engine_refolds_only_what_came_after_its_snapshot(snapshotti
     assert "cannot be used" not in stack.log("engine")
     for execution_id in ended:  # ended before the restart, still ended once
         assert stack.execution(execution_id)["status"] == "SUCCEEDED"  # type: ignore[index]
+    checked = check_snapshots(stack.settings)  # what replay verify reports
+    assert checked.partitions == PARTITIONS and checked.mismatches == [] and checked.unusable == [], checked
+
+    # a state that decodes but is not what the log says, under a copy of the marker: verify names it
+    partition, (_, marker) = next((p, m) for p, m in markers(stack).items()
+                                  if any(eid in load(stack.settings, p).ended for eid in ended))  # type: ignore[union-attr]
+    victim = next(eid for eid in ended if eid in load(stack.settings, partition).ended)  # type: ignore[union-attr]
+    producer = Producer(producer_config(stack.settings))
+    producer.produce(stack.settings.snapshots_topic, key=victim.encode(), value=b'{"ended":"FAILED","format":1}',
+                     partition=partition)
+    producer.produce(stack.settings.snapshots_topic, key=MARKER, value=marker, partition=partition)
+    assert producer.flush(30) == 0
+    wrong = check_snapshots(stack.settings)
+    assert len(wrong.mismatches) == 1 and victim in wrong.mismatches[0] and "FAILED" in wrong.mismatches[0], wrong
 
 
 def test_a_spoilt_snapshot_is_refused_with_a_warning_and_the_log_refolded(snapshotting: Stack, tmp_path: Path):

@@ -194,9 +194,11 @@ def create_app(settings: Settings) -> faust.App:
                 # this engine (or the partition's next owner) reads them again.
                 log.critical("could not write the results of a batch; exiting without committing it", exc_info=True)
                 os._exit(EXIT_UNWRITTEN)
-            # every decision so far is written: the state is one a snapshot may keep
+            # every decision so far is written: the state is one a snapshot may keep (of a partition still owned:
+            # one that left meanwhile is its next owner's, and a stale position must not outlive it)
             for record in batch:
-                positions[record.message.partition] = record.message.offset + 1
+                if gate(record.message.partition).is_set():
+                    positions[record.message.partition] = record.message.offset + 1
             in_flight.clear()
             capture_due()
 

@@ -135,7 +135,8 @@ def consumer_config(settings: Settings, group: str, **extra: Any) -> dict[str, A
             "auto.offset.reset": "earliest", **extra}
 
 
-def ensure_topics(settings: Settings, topics: Iterable[str], timeout: float = 30.0) -> None:
+def ensure_topics(settings: Settings, topics: Iterable[str], timeout: float = 30.0, partitions: int | None = None,
+                  config: Mapping[str, str] | None = None) -> None:
     """Create the topics that do not exist yet, with the configured partition count; wait until they exist.
 
     On a cluster with ACLs a principal sees only the topics it may describe, and may lack CREATE: a topic it may
@@ -149,7 +150,8 @@ def ensure_topics(settings: Settings, topics: Iterable[str], timeout: float = 30
         missing = sorted(wanted - set(admin.list_topics(timeout=10).topics))
         if not missing:
             return True
-        futures = admin.create_topics([NewTopic(t, settings.partitions, settings.replication) for t in missing])
+        futures = admin.create_topics([NewTopic(t, partitions or settings.partitions, settings.replication,
+                                                config=dict(config or {})) for t in missing])
         for topic, future in futures.items():
             try:
                 future.result()

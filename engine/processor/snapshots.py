@@ -21,18 +21,16 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from engine.clock import now_ms
 from engine.codec.state_snapshot import SnapshotError, decode, encode, state_from_snapshot, state_to_snapshot
 from engine.config import Settings
 from engine.domain.state import ExecutionState
-from engine.kafka import MAX_RECORD_BYTES, admin_config, producer_config
+from engine.kafka import MAX_RECORD_BYTES, admin_config, ensure_topics, producer_config
 from engine.log_reader import read_records
-from engine.polling import poll_until
 from engine.processor.core import Kept
 
 log = logging.getLogger("kafkaban.engine.snapshots")
@@ -57,25 +55,10 @@ class Snapshot:
 def ensure_topic(settings: Settings, partitions: int) -> int:
     """Create the snapshots topic with as many partitions as the executions topic; returns how many it has (a
     topic made elsewhere with fewer leaves the partitions beyond without snapshots)."""
-    admin = AdminClient(admin_config(settings))
     topic = settings.snapshots_topic
-    found = admin.list_topics(timeout=10).topics.get(topic)
-    if found is None or found.error is not None:
-        futures = admin.create_topics([NewTopic(topic, partitions, settings.replication, config=TOPIC_CONFIG)])
-        try:
-            futures[topic].result()
-        except KafkaException as exc:
-            if "already exists" not in str(exc) and "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
-
-        def visible() -> Any:
-            metadata = admin.list_topics(topic, timeout=10).topics.get(topic)
-            return metadata if metadata is not None and metadata.error is None else None
-
-        found = poll_until(visible, 30)
-        if found is None:
-            raise TimeoutError(f"topic {topic} not visible after 30 s")
-    count = len(found.partitions)
+    ensure_topics(settings, [topic], partitions=partitions, config=TOPIC_CONFIG)
+    found = AdminClient(admin_config(settings)).list_topics(topic, timeout=10).topics.get(topic)
+    count = len(found.partitions) if found is not None and found.error is None else 0
     if count < partitions:
         log.warning("%s has %d partitions and the executions topic %d: partitions %d and up are refolded from "
                     "the log on every takeover", topic, count, partitions, count)

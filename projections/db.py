@@ -5,9 +5,12 @@ order, under an advisory lock so several processes starting together do not race
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 
 import psycopg
+from psycopg import IsolationLevel
 
 from projections.nul import nul_safe
 
@@ -28,6 +31,22 @@ def connect(url: str, schema: str = DEFAULT_SCHEMA, autocommit: bool = False) ->
     # a bounded connect: a PostgreSQL that hangs (frozen, cut off) answers as an error, which callers retry
     return nul_safe(psycopg.connect(url, autocommit=autocommit, options=f"-c search_path={check_schema(schema)}",
                                     prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT_S))
+
+
+@contextmanager
+def one_snapshot(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """Several SELECTs that must agree: on an autocommit connection each statement would see its own snapshot,
+    and a projector commit between two of them shows a job running under an execution still SUBMITTED."""
+    if not conn.autocommit:  # the caller's transaction is already the unit
+        yield conn
+        return
+    previous = conn.isolation_level
+    conn.isolation_level = IsolationLevel.REPEATABLE_READ
+    try:
+        with conn.transaction():
+            yield conn
+    finally:
+        conn.isolation_level = previous
 
 
 def migrations() -> list[tuple[int, str, str]]:

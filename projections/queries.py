@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from engine.codec.json_events import event_from_json
 from engine.domain import events as ev
 from engine.domain.state import ExecutionStatus
+from projections.db import one_snapshot
 
 
 def _iso(value: Any) -> Any:
@@ -184,7 +185,7 @@ def list_workers(conn: psycopg.Connection, alive_within_s: float = WORKER_ALIVE_
 def pools(conn: psycopg.Connection, sample: int = 20, alive_within_s: float = WORKER_ALIVE_S) -> list[dict[str, Any]]:
     """Each pool a worker serves or a job waits for: its live workers, their slots and how many they use, the jobs
     queued or dispatched for it, and the first ``sample`` of those (oldest first)."""
-    with conn.cursor(row_factory=dict_row) as cur:
+    with one_snapshot(conn), conn.cursor(row_factory=dict_row) as cur:
         workers = cur.execute(
             "SELECT pool, count(*) AS live_workers, sum(slots) AS slots, sum(jsonb_array_length(running)) AS used "
             "FROM workers WHERE last_heartbeat > now() - make_interval(secs => %s) GROUP BY pool",
@@ -256,7 +257,7 @@ def execution_position(conn: psycopg.Connection, execution_id: str) -> int | Non
 
 
 def get_execution(conn: psycopg.Connection, execution_id: str) -> dict[str, Any] | None:
-    with conn.cursor(row_factory=dict_row) as cur:
+    with one_snapshot(conn), conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute("SELECT * FROM executions WHERE execution_id = %s", (execution_id,)).fetchone()
         if row is None:
             return None

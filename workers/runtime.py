@@ -121,8 +121,7 @@ class Worker:
         paused = False
 
         def on_assign(c: Consumer, partitions: list[TopicPartition]) -> None:
-            if paused:
-                c.pause(partitions)
+            keep_pause_state(c, partitions, paused)
             self.ready.set()
 
         consumer.subscribe([topic], on_assign=on_assign)
@@ -305,6 +304,13 @@ class Worker:
         end = time.monotonic() + self.settings.kill_grace_s + 2
         while self.running and time.monotonic() < end:
             time.sleep(0.1)
+
+
+def keep_pause_state(consumer: Consumer, partitions: list[TopicPartition], paused: bool) -> None:
+    """Set assigned partitions to the worker's state now. librdkafka keeps a partition's pause across a rebalance:
+    one paused while the slots were full and assigned again after a slot freed (that resume met an empty
+    assignment) would otherwise never be fetched again."""
+    (consumer.pause if paused else consumer.resume)(partitions)
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any = None, limit: int = 100_000) -> None:

@@ -62,10 +62,12 @@ def high_watermarks(settings: Settings, topic: str) -> dict[int, int]:
 
 
 def read_to_end(consumer: Consumer, starts: Mapping[Where, int], ends: Mapping[Where, int] | None = None,
-                batch: int = 1000, deadline: float | None = None) -> Iterator[list[Message]]:
+                batch: int = 1000, deadline: float | None = None, settle: float = SETTLE_S,
+                ) -> Iterator[list[Message]]:
     """Batches of the records of ``starts``' partitions, each from its start offset, up to ``ends`` (exclusive;
     None: to the end as it is now, see the module). ``consumer`` is the caller's (it owns and closes it);
-    ``deadline`` is a ``time.monotonic()`` past which the read raises StalledRead."""
+    ``deadline`` is a ``time.monotonic()`` past which the read raises StalledRead; ``settle`` (without ``ends``)
+    is how long nothing must arrive past the high watermark: 0 for a reader that takes the watermark as the end."""
     lows: dict[Where, int] = {}
     highs: dict[Where, int] = {}
     for where in starts:
@@ -74,7 +76,7 @@ def read_to_end(consumer: Consumer, starts: Mapping[Where, int], ends: Mapping[W
     targets = {w: (ends[w] if ends is not None else highs[w]) for w in starts if ends is None or w in ends}
     begin = {w: max(lows[w], starts[w]) for w in targets}
     remaining = {w: end for w, end in targets.items() if end > begin[w]}
-    if exact and not remaining:
+    if not remaining and (exact or settle <= 0):
         return
     consumer.assign([TopicPartition(*w, begin[w] if begin[w] > lows[w] else OFFSET_BEGINNING) for w in targets])
     idle_since = time.monotonic()
@@ -89,7 +91,7 @@ def read_to_end(consumer: Consumer, starts: Mapping[Where, int], ends: Mapping[W
             for done in positions_reached(consumer, remaining):
                 del remaining[done]
             idle = time.monotonic() - idle_since
-            if not remaining and (exact or idle >= SETTLE_S):
+            if not remaining and (exact or idle >= settle):
                 return
             if idle > STALL_TIMEOUT_S:
                 raise StalledRead(f"no records for {STALL_TIMEOUT_S} s short of {remaining}")
@@ -109,18 +111,19 @@ def read_to_end(consumer: Consumer, starts: Mapping[Where, int], ends: Mapping[W
             out.append(message)
         if out:
             yield out
-        if exact and not remaining:
+        if not remaining and (exact or settle <= 0):
             return
 
 
 def read_records(settings: Settings, topic: str, partition: int, end: int | None = None, start: int = 0,
-                 ) -> Iterator[tuple[int, bytes | None, bytes | None, Headers]]:
+                 settle: float = SETTLE_S) -> Iterator[tuple[int, bytes | None, bytes | None, Headers]]:
     """(offset, key, value, headers) of one partition's records from ``start`` (its first by default) up to
-    ``end`` (exclusive), or without ``end`` to the end as it is now."""
+    ``end`` (exclusive), or without ``end`` to the end as it is now (``settle``: see ``read_to_end``)."""
     consumer = reader(settings)
     try:
         where = (topic, partition)
-        for messages in read_to_end(consumer, {where: start}, None if end is None else {where: end}):
+        for messages in read_to_end(consumer, {where: start}, None if end is None else {where: end},
+                                    settle=settle):
             for message in messages:
                 yield message.offset(), message.key(), message.value(), message.headers() or []
     finally:

@@ -72,7 +72,9 @@ def load(settings: Settings, partition: int) -> Snapshot | None:
     latest: dict[bytes, bytes | None] = {}
     marker: bytes | None = None
     after_marker = False
-    for _offset, key, value, _headers in read_records(settings, topic, partition):
+    # to the high watermark, without settling: a capture its previous owner is still writing is either past it
+    # (the last marker read is whole) or cut by it, and then refused below as records after the last marker
+    for _offset, key, value, _headers in read_records(settings, topic, partition, settle=0):
         if key == MARKER:
             marker, after_marker = value, False
         elif key is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from projections.verify import verify
@@ -23,8 +24,10 @@ def test_verify_fails_while_the_projector_is_dead_and_behind(bootstrap: str, new
         projector = stack.processes["projector"]
         projector.send_signal(signal.SIGKILL)
         projector.wait()
-        ids = [stack.api("POST", "/api/v1/executions", {"definition": "nodes: [{name: a, type: noop}]"})
-               ["execution_id"] for _ in range(5)]
+        # each answer waits its read-your-writes bound for a projector that is not there: sent at once
+        with ThreadPoolExecutor(5) as pool:
+            ids = list(pool.map(lambda _: stack.api("POST", "/api/v1/executions", {
+                "definition": "nodes: [{name: a, type: noop}]"})["execution_id"], range(5)))
         # every submission leads to at least its own event and the engine's decisions: well past 5 records
         report = verify(stack.settings, max_lag=5)
         assert not report.ok and report.lagging and report.lag > 5 and not report.mismatches, report

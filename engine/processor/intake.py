@@ -19,7 +19,6 @@ from engine.processor.core import EngineCore
 
 log = logging.getLogger("kafkaban.engine")
 MAX_REASON = 2000
-EXIT_UNWRITTEN = 75  # EX_TEMPFAIL: a batch's results could not be written; restarting is the remedy
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ raise when a record could not be delivered: the caller then exits without commit
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import threading
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -29,6 +31,8 @@ Placed = tuple[int, int]  # where a record was appended: partition, offset
 SendAll = Callable[[list[Send]], Awaitable[list[Placed]]]
 POLL_S = 0.05
 FULL_QUEUE_WAIT_S = 0.005
+EXIT_UNWRITTEN = 75  # EX_TEMPFAIL: a batch's results could not be written; restarting is the remedy
+log = logging.getLogger("kafkaban.engine")
 
 
 async def faust_send_all(sends: list[Send]) -> list[Placed]:
@@ -103,3 +107,14 @@ def engine_send_all(settings: Settings) -> SendAll:
     if settings.processing_guarantee == "exactly_once":
         return faust_send_all
     return Outbox(settings).send_all
+
+
+async def write_or_exit(what: str, writing: Awaitable[object]) -> None:
+    """Await ``writing`` (a batch's results), or stop the process. faust acks a batch when its loop body is left,
+    even by an exception: leaving then would commit records whose results were never written. Whoever restarts
+    this engine (or the partition's next owner) reads them again."""
+    try:
+        await writing
+    except BaseException:
+        log.critical("could not write the results of %s; exiting without committing it", what, exc_info=True)
+        os._exit(EXIT_UNWRITTEN)

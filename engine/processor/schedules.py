@@ -4,14 +4,13 @@ carries out what schedules decide (start an execution, stop one) on the executio
 A fired tick's submission is written with the execution id the core derived from (schedule id, logical time):
 the executions core keeps the first submission of an id and ignores any other, so a tick decided twice (a
 crash, two instances during a rebalance) still starts one execution. A batch's results are written before
-faust acks it; when they cannot be, the engine exits and the batch is read again.
+faust acks it; when they cannot be, the engine exits and the batch is read again (``outbox.write_or_exit``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,13 +29,14 @@ from engine.domain.ids import command_id, run_ended_id
 from engine.domain.schedule import events as se
 from engine.domain.schedule.commands import ScheduleCommand, StartExecution, StopExecution
 from engine.kafka import fits_in_a_record
-from engine.log_reader import dead_lettered, partitions_of, read_records
+from engine.log_reader import partitions_of
 from engine.processor.catalog import CatalogReader, Resolved
 from engine.processor.dependency_watch import DependencyWatch
-from engine.processor.intake import EXIT_UNWRITTEN, MAX_REASON, forward, warn_once
-from engine.processor.outbox import Send, SendAll
+from engine.processor.intake import MAX_REASON, forward, warn_once
+from engine.processor.outbox import Send, SendAll, write_or_exit
 from engine.processor.own_records import OwnRecords
 from engine.processor.partitions import PartitionOwner, Then
+from engine.processor.refold import rebuild_schedules
 from engine.processor.schedule_core import ScheduleCore, ScheduleOutput
 from engine.processor.written_ticks import WrittenTicks
 
@@ -219,6 +219,10 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
             last_written = max(last_written, tick.occurred_at)
         return sends, commands, count, last_written
 
+    async def write_batch(writes: list[Send], commands: list[ScheduleCommand], decided_at: int) -> None:
+        await send_all(writes)  # the decisions, then the submissions and cancels they lead to
+        await send_all(await edge.carry_out(commands, decided_at))
+
     @app.agent(schedules, name="fold-schedules")
     async def fold_schedules(stream: faust.StreamT) -> None:
         async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WINDOW_S):
@@ -244,13 +248,7 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
                     if started:
                         commands += started
                         decided_at = max(decided_at, last_written)
-            try:
-                await send_all(writes)
-                await send_all(await edge.carry_out(commands, decided_at))
-            except BaseException:
-                log.critical("could not write the results of a schedules batch; exiting without committing it",
-                             exc_info=True)
-                os._exit(EXIT_UNWRITTEN)
+            await write_or_exit("a schedules batch", write_batch(writes, commands, decided_at))
 
     @app.timer(TIMER_S)
     async def write_ticks() -> None:
@@ -272,29 +270,3 @@ def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT,
                 await send_all([edge.schedule_event(e) for e in found])
 
     return edge
-
-
-def rebuild_schedules(settings: Settings, partitions: list[int], offsets: dict[int, int]) -> ScheduleCore:
-    """The schedules of ``partitions`` folded up to the group's committed offsets, from admitted records less those
-    the engine dead-lettered."""
-    topic = settings.schedules_topic
-    rebuilt = ScheduleCore()
-    refused = dead_lettered(settings, topic)
-    key = settings.signing_key()
-    started, total = time.monotonic(), 0
-    count = len(partitions_of(settings, topic))
-    for partition in partitions:
-        for offset, record_key, value, headers in read_records(settings, topic, partition,
-                                                               end=offsets.get(partition, 0)):
-            if (partition, offset) in refused:
-                continue
-            try:
-                event = admit_schedule(record_key, value, headers, key, settings.schema_registry_url,
-                                       Placement(partition, count))
-            except Refused:
-                continue  # dead-lettered when first read, or (misplaced) forwarded and folded from the copy
-            rebuilt.fold_only(event, partition)
-            total += 1
-    log.info("rebuilt partitions %s of %s from %d events in %.1f s", partitions, topic, total,
-             time.monotonic() - started)
-    return rebuilt

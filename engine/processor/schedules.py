@@ -145,128 +145,142 @@ class ScheduleEdge:
         return value if fits_in_a_record(value) else None
 
 
-def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT, send_all: SendAll,
-                   dead_letter: DeadLetter, signing_key: bytes) -> ScheduleEdge:
-    """Add the schedules agent, its timer and its partition handling to the engine's app."""
-    schedules = app.topic(settings.schedules_topic, partitions=settings.partitions, key_serializer="raw",
-                          value_serializer="raw")
-    core = ScheduleCore()
-    edge = ScheduleEdge(settings, executions, schedules, signing_key, core)
-    registry = settings.schema_registry_url
-    owner: PartitionOwner[ScheduleCore] = PartitionOwner(app, settings.schedules_topic)
-    gate = owner.gate
-    partition_count = len(partitions_of(settings, settings.schedules_topic))  # a key's partition depends on it
-    warned: set[str] = set()
+class ScheduleAgents:
+    """What the schedules agent and timers do, apart from faust's registration of them."""
 
-    def adopt(rebuilt: ScheduleCore, partitions: set[int]) -> Then:
-        core.adopt(rebuilt, partitions)
+    def __init__(self, settings: Settings, edge: ScheduleEdge, send_all: SendAll, dead_letter: DeadLetter,
+                 owner: PartitionOwner[ScheduleCore]) -> None:
+        self.settings, self.edge, self.core = settings, edge, edge.core
+        self.send_all, self.dead_letter, self.owner = send_all, dead_letter, owner
+        self.partition_count = len(partitions_of(settings, settings.schedules_topic))  # a key's partition needs it
+        self.own = OwnRecords()  # the events the core decided, applied then: read back, they are skipped undecoded
+        self.written = WrittenTicks()  # where this instance's ticks landed: a run of them is decided at once
+        self.watch = DependencyWatch(settings)
+        self.warned: set[str] = set()
+
+    def adopt(self, rebuilt: ScheduleCore, partitions: set[int]) -> Then:
+        self.core.adopt(rebuilt, partitions)
         return None
 
-    own = OwnRecords()  # the events the core decided, applied then: read back, they are skipped undecoded
+    def drop(self, partitions: set[int]) -> None:
+        self.own.forget(partitions)
+        self.written.forget(partitions)
+        self.core.drop_partitions(partitions)
 
-    written = WrittenTicks()  # where this instance's ticks landed: a run of them is decided at once
-
-    def drop(partitions: set[int]) -> None:
-        own.forget(partitions)
-        written.forget(partitions)
-        core.drop_partitions(partitions)
-
-    owner.bind(lambda fresh, offsets: rebuild_schedules(settings, fresh, offsets), adopt, drop)
-
-    def take(message: Any) -> tuple[list[Send], list[ScheduleCommand]]:
-        if own.read_back(message.partition, message.headers):
+    def take(self, message: Any) -> tuple[list[Send], list[ScheduleCommand]]:
+        if self.own.read_back(message.partition, message.headers):
             return [], []
         try:
-            event = admit_schedule(message.key, message.value, message.headers, signing_key, registry,
-                                   Placement(message.partition, partition_count))
-            output = core.handle(event, message.partition)
+            event = admit_schedule(message.key, message.value, message.headers, self.edge.signing_key,
+                                   self.settings.schema_registry_url, Placement(message.partition,
+                                                                                self.partition_count))
+            output = self.core.handle(event, message.partition)
         except Misplaced as exc:  # written again keyed by the schedule id: it lands where it is folded
-            warn_once(warned, exc)
+            warn_once(self.warned, exc)
             copy = forward(exc, message.value, message.headers)
-            return [(schedules, copy.key, copy.value, copy.headers)], []
+            return [(self.edge.schedules, copy.key, copy.value, copy.headers)], []
         except Refused as exc:
-            return [dead_letter(message, exc.reason)], []
+            return [self.dead_letter(message, exc.reason)], []
         except Exception as exc:  # a bug meeting an input: this record is set aside with the reason
             log.exception("handling a schedules record of partition %s failed", message.partition)
             reason = f"the engine failed on this record: {type(exc).__name__}: {exc}"
-            return [dead_letter(message, reason[:MAX_REASON])], []
+            return [self.dead_letter(message, reason[:MAX_REASON])], []
         if output.unknown_schedule:
-            return [dead_letter(message, f"{event.type} for unknown schedule {event.schedule_id}")], []
-        return decided(output, message.partition)
+            return [self.dead_letter(message, f"{event.type} for unknown schedule {event.schedule_id}")], []
+        return self.decided(output, message.partition)
 
-    def decided(output: ScheduleOutput, partition: int) -> tuple[list[Send], list[ScheduleCommand]]:
-        own.remember(partition, (e.event_id for e in output.events))
-        return [edge.schedule_event(e) for e in output.events], output.commands
+    def decided(self, output: ScheduleOutput, partition: int) -> tuple[list[Send], list[ScheduleCommand]]:
+        self.own.remember(partition, (e.event_id for e in output.events))
+        return [self.edge.schedule_event(e) for e in output.events], output.commands
 
-    def ticks_after(partition: int, offset: int, limit: int) -> tuple[list[Send], list[ScheduleCommand], int, int]:
+    def ticks_after(self, partition: int, offset: int, limit: int,
+                    ) -> tuple[list[Send], list[ScheduleCommand], int, int]:
         """Decide the run of this instance's ticks that follows ``offset`` (see written_ticks.py), up to ``limit``;
         a tick whose handling raises ends the run and is read as usual (and dead-lettered there)."""
         sends: list[Send] = []
         commands: list[ScheduleCommand] = []
         count = last_written = 0
-        for at, tick in written.following(partition, offset):
+        for at, tick in self.written.following(partition, offset):
             if count >= limit:
                 break
             try:
-                output = core.handle(tick, partition)
+                output = self.core.handle(tick, partition)
             except Exception:
                 break
-            written.taken(partition, at)
-            more, started = decided(output, partition)
+            self.written.taken(partition, at)
+            more, started = self.decided(output, partition)
             sends += more
             commands += started
             count += 1
             last_written = max(last_written, tick.occurred_at)
         return sends, commands, count, last_written
 
-    async def write_batch(writes: list[Send], commands: list[ScheduleCommand], decided_at: int) -> None:
-        await send_all(writes)  # the decisions, then the submissions and cancels they lead to
-        await send_all(await edge.carry_out(commands, decided_at))
+    async def fold(self, batch: list[Any]) -> None:
+        writes: list[Send] = []
+        commands: list[ScheduleCommand] = []
+        decided_at = 0
+        ahead = 0
+        for record in batch:
+            message = record.message
+            await self.owner.gate(message.partition).wait()
+            if self.written.read(message.partition, message.offset):
+                continue  # decided ahead, in this batch or an earlier one
+            sends, started = self.take(message)
+            writes += sends
+            if started:
+                commands += started
+                decided_at = max(decided_at, int(message.timestamp * 1000))
+            if ahead < BATCH_SIZE:
+                sends, started, count, last_written = self.ticks_after(message.partition, message.offset,
+                                                                       BATCH_SIZE - ahead)
+                ahead += count
+                writes += sends
+                if started:
+                    commands += started
+                    decided_at = max(decided_at, last_written)
+        await write_or_exit("a schedules batch", self._write(writes, commands, decided_at))
+
+    async def _write(self, writes: list[Send], commands: list[ScheduleCommand], decided_at: int) -> None:
+        await self.send_all(writes)  # the decisions, then the submissions and cancels they lead to
+        await self.send_all(await self.edge.carry_out(commands, decided_at))
+
+    async def write_ticks(self) -> None:
+        ticks = self.core.due(now_ms())
+        if ticks:
+            placed = await self.send_all([self.edge.schedule_event(t) for t in ticks])
+            for tick, (partition, offset) in zip(ticks, placed, strict=True):
+                self.written.add(partition, offset, tick)
+
+    async def watch_dependencies(self) -> None:
+        waiting = [(schedule_id, tick, dependency) for schedule_id, tick, unmet in self.core.waits()
+                   for dependency in self.core.states[schedule_id].spec.dependencies if dependency.name in unmet]
+        if waiting:
+            found = await asyncio.to_thread(self.watch.scan, waiting, now_ms())
+            if found:
+                await self.send_all([self.edge.schedule_event(e) for e in found])
+
+
+def wire_schedules(app: faust.App, settings: Settings, executions: faust.TopicT, send_all: SendAll,
+                   dead_letter: DeadLetter, signing_key: bytes) -> ScheduleEdge:
+    """Add the schedules agent, its timers and its partition handling to the engine's app."""
+    schedules = app.topic(settings.schedules_topic, partitions=settings.partitions, key_serializer="raw",
+                          value_serializer="raw")
+    edge = ScheduleEdge(settings, executions, schedules, signing_key, ScheduleCore())
+    owner: PartitionOwner[ScheduleCore] = PartitionOwner(app, settings.schedules_topic)
+    agents = ScheduleAgents(settings, edge, send_all, dead_letter, owner)
+    owner.bind(lambda fresh, offsets: rebuild_schedules(settings, fresh, offsets), agents.adopt, agents.drop)
 
     @app.agent(schedules, name="fold-schedules")
     async def fold_schedules(stream: faust.StreamT) -> None:
         async for batch in stream.take_events(BATCH_SIZE, within=BATCH_WINDOW_S):
-            writes: list[Send] = []
-            commands: list[ScheduleCommand] = []
-            decided_at = 0
-            ahead = 0
-            for record in batch:
-                message = record.message
-                await gate(message.partition).wait()
-                if written.read(message.partition, message.offset):
-                    continue  # decided ahead, in this batch or an earlier one
-                sends, started = take(message)
-                writes += sends
-                if started:
-                    commands += started
-                    decided_at = max(decided_at, int(message.timestamp * 1000))
-                if ahead < BATCH_SIZE:
-                    sends, started, count, last_written = ticks_after(message.partition, message.offset,
-                                                                      BATCH_SIZE - ahead)
-                    ahead += count
-                    writes += sends
-                    if started:
-                        commands += started
-                        decided_at = max(decided_at, last_written)
-            await write_or_exit("a schedules batch", write_batch(writes, commands, decided_at))
+            await agents.fold(batch)
 
     @app.timer(TIMER_S)
     async def write_ticks() -> None:
-        ticks = core.due(now_ms())
-        if ticks:
-            placed = await send_all([edge.schedule_event(t) for t in ticks])
-            for tick, (partition, offset) in zip(ticks, placed, strict=True):
-                written.add(partition, offset, tick)
-
-    watch = DependencyWatch(settings)
+        await agents.write_ticks()
 
     @app.timer(WATCH_S)
     async def watch_dependencies() -> None:
-        waiting = [(schedule_id, tick, dependency) for schedule_id, tick, unmet in core.waits()
-                   for dependency in core.states[schedule_id].spec.dependencies if dependency.name in unmet]
-        if waiting:
-            found = await asyncio.to_thread(watch.scan, waiting, now_ms())
-            if found:
-                await send_all([edge.schedule_event(e) for e in found])
+        await agents.watch_dependencies()
 
     return edge

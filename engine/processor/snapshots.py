@@ -22,14 +22,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from engine.clock import now_ms
 from engine.codec.state_snapshot import SnapshotError, decode, encode, state_from_snapshot, state_to_snapshot
 from engine.config import Settings
 from engine.domain.state import ExecutionState
-from engine.kafka import MAX_RECORD_BYTES, admin_config, ensure_topics, producer_config
+from engine.kafka import MAX_RECORD_BYTES, admin_config, consumer_config, ensure_topics, producer_config
 from engine.log_reader import read_records
 from engine.processor.core import Kept
 
@@ -152,7 +152,7 @@ class SnapshotWriter:
         self._last: dict[int, float] = {}
         self._captured: dict[int, int] = {}  # partition -> offset of its last capture
         self._producer: Producer | None = None
-        self._admin: AdminClient | None = None
+        self._offsets: Consumer | None = None
         self._too_big_warned: set[int] = set()
         self.published = 0
 
@@ -196,16 +196,18 @@ class SnapshotWriter:
         return published
 
     def _committed(self, partitions: set[int]) -> dict[int, int]:
-        if self._admin is None:
-            self._admin = AdminClient(admin_config(self.settings))
+        # a consumer of the group that never subscribes (so never joins it) asks for the commits: the admin
+        # client's ListConsumerGroupOffsets crashed the process (librdkafka 2.15 and 2.16, SIGSEGV in its main
+        # thread) when the group coordinator's node was killed while it waited
+        if self._offsets is None:
+            self._offsets = Consumer(consumer_config(self.settings, self.group, **{"enable.auto.commit": False}))
         topic = self.settings.executions_topic
-        request = ConsumerGroupTopicPartitions(self.group, [TopicPartition(topic, p) for p in sorted(partitions)])
         try:
-            answer = self._admin.list_consumer_group_offsets([request])[self.group].result(timeout=10)
+            answer = self._offsets.committed([TopicPartition(topic, p) for p in sorted(partitions)], timeout=10)
         except KafkaException as exc:
             log.warning("cannot read the committed offsets of %s (%s): snapshots wait", self.group, exc)
             return {}
-        return {tp.partition: tp.offset for tp in answer.topic_partitions if tp.error is None}
+        return {tp.partition: tp.offset for tp in answer if tp.error is None}
 
     def _publish(self, capture: Capture) -> bool:
         if self._producer is None:

@@ -7,11 +7,11 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from engine.codec import DecodeError, codec
 from engine.codec.admission import Misplaced, Refused, admit, admit_schedule
@@ -48,6 +48,7 @@ class Projector:
         self.consumer: Consumer | None = None
         self.conn: psycopg.Connection | None = None
         self.resync = False  # go back to the stored positions before reading on
+        self.reported: set[int] = set()  # the consumer error codes already logged
         self.health = ProjectorHealth()
         self._partition_counts: dict[str, int] = {}
 
@@ -86,6 +87,7 @@ class Projector:
                 self.committed[(tp.topic, tp.partition)] = tp.offset
             c.assign(partitions)
             self.writer.forget()
+            log.info("projecting %d partitions of %s", len(partitions), sorted({tp.topic for tp in partitions}))
 
         consumer.subscribe(self.topics, on_assign=on_assign)
         delay = RETRY_FIRST_S
@@ -97,6 +99,7 @@ class Projector:
                         self.rewind(conn)
                     batch = consumer.consume(self.batch_size, timeout=0.5)
                     messages = [m for m in batch if m.error() is None]
+                    self.report_errors(m.error() for m in batch if m.error() is not None)
                     if messages:
                         self.apply(conn, messages)
                         self.health.applied(len(messages))
@@ -111,6 +114,14 @@ class Projector:
         finally:
             consumer.close()
             self.drop_connection()
+
+    def report_errors(self, errors: Iterable[KafkaError]) -> None:
+        """The consumer's errors (a subscribed topic not there yet, a broker away) are retried by librdkafka
+        itself; each kind is logged once, so that a projector stuck on one says why."""
+        for error in errors:
+            if error.code() not in self.reported and error.code() != KafkaError._PARTITION_EOF:
+                self.reported.add(error.code())
+                log.warning("consumer error (logged once per kind; librdkafka retries): %s", error)
 
     def connection(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed:

@@ -102,7 +102,12 @@ class Stack:
         return path.read_text(errors="replace")[-5000:] if path.exists() else ""
 
     def logs(self) -> str:
-        return "\n".join(f"--- {name} ---\n{self.log(name)}" for name in self.processes)
+        def state(process: subprocess.Popen[bytes]) -> str:
+            code = process.poll()
+            return "running" if code is None else f"exited with {code}"  # a negative code is the signal
+
+        return "\n".join(f"--- {name} ({state(process)}) ---\n{self.log(name)}"
+                         for name, process in self.processes.items())
 
     # -- API --------------------------------------------------------------------------------------------------------
 
@@ -110,8 +115,21 @@ class Stack:
         """A call as the bootstrap admin, unless ``token`` says otherwise."""
         return call(self.url, method, path, body, **{"token": self.token, **kwargs})
 
-    def register(self, source: str) -> dict[str, Any]:
-        return self.api("POST", "/api/v1/flows", raw=source.encode(), content_type="text/yaml")
+    def register(self, source: str, timeout: float = 60) -> dict[str, Any]:
+        """Register, and return once the views hold the flow: an answer past the API's read-your-writes bound says
+        ``projected: false`` (a projector still joining its group on a fresh cluster), and a submission right
+        after it would find no flow."""
+        answer = self.api("POST", "/api/v1/flows", raw=source.encode(), content_type="text/yaml")
+        deadline = time.monotonic() + timeout
+        while not answer["projected"]:
+            try:
+                self.api("GET", f"/api/v1/flows/{answer['name']}")
+                break
+            except ApiFailure as exc:
+                if exc.status != 404 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        return answer
 
     def submit(self, flow: str | None = None, definition: str | None = None, **params: str) -> str:
         body: dict[str, Any] = {"params": params}

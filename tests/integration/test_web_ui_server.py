@@ -73,6 +73,7 @@ def test_every_page_is_served_to_a_bearer_token_as_its_user(stack: Stack):
         assert f'name="kafkaban-user" content="{name}"' in body
         assert headers["content-security-policy"].startswith("default-src 'self'")
         assert headers["x-content-type-options"] == "nosniff"
+        assert 'href="/docs"' in body and 'href="/redoc"' in body  # the API's two references, from every page
     assert page(stack, "/executions", {"Authorization": "Bearer kb_nonsense"})[0] == 303
 
 

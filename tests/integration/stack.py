@@ -117,7 +117,7 @@ class Stack:
 
     def register(self, source: str, timeout: float = 60) -> dict[str, Any]:
         """Register, and return once the views hold the flow: an answer past the API's read-your-writes bound says
-        ``projected: false`` (a projector still joining its group on a fresh cluster), and a submission right
+        ``projected: false`` (seen on a fresh 3-node cluster, the projector not caught up yet), and a submission right
         after it would find no flow."""
         answer = self.api("POST", "/api/v1/flows", raw=source.encode(), content_type="text/yaml")
         deadline = time.monotonic() + timeout

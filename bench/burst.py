@@ -36,6 +36,7 @@ from bench.kafka_benches import Watcher, flow, submission
 from engine.broker.embedded import free_port
 from engine.codec import decode_event
 from engine.domain import events as ev
+from engine.domain.spec import FlowSpec
 from engine.kafka import producer_config
 from tests.integration.stack import Stack
 
@@ -72,8 +73,9 @@ class LogCounter:
         self.watcher.stop()
 
 
-def produce_burst(stack: Stack, count: int, jobs: int = 3) -> list[str]:
-    spec = flow("chain", jobs)
+def produce_burst(stack: Stack, count: int, jobs: int = 3, spec: FlowSpec | None = None) -> list[str]:
+    """``count`` submissions of ``spec`` (default a ``jobs``-job noop chain), produced straight to the log."""
+    spec = spec or flow("chain", jobs)
     producer = Producer(producer_config(stack.settings))
     ids = []
     for _ in range(count):

@@ -21,30 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
-
 from bench.burst import LogCounter, produce_burst, top_up, wait_ended
 from bench.common import footer, services, stamp, step, versions, write_results
-from bench.kafka_benches import submission
 from engine.domain.loader import load_flow
-from engine.kafka import producer_config
 from tests.integration.stack import Stack
 
 PARTITIONS = 6
 REBUILT = re.compile(r"rebuilt partitions .* of \S+\.executions from (\d+) events in ([\d.]+) s")
 WAITING = load_flow("name: waiting\nnodes:\n  - {name: held, type: noop, pool: nobody}")
-
-
-def leave_waiting(stack: Stack, count: int) -> list[str]:
-    producer = Producer(producer_config(stack.settings))
-    ids = []
-    for _ in range(count):
-        key, value = submission(WAITING)
-        ids.append(key)
-        producer.produce(stack.settings.executions_topic, key=key.encode(), value=value)
-        producer.poll(0)
-    producer.flush(60)
-    return ids
 
 
 def rebuilds(stack: Stack) -> list[tuple[int, float]]:
@@ -81,7 +65,7 @@ def run(history: list[int], live: int, interval_s: float, cap_s: float) -> dict[
         counter = LogCounter(stack)
         try:
             step(f"{live:,} executions left waiting")
-            leave_waiting(stack, live)
+            produce_burst(stack, live, spec=WAITING)
             for events in history:
                 step(f"topping the log up to {events:,} events")
                 top_up(stack, counter, events, cap_s)
@@ -93,7 +77,6 @@ def run(history: list[int], live: int, interval_s: float, cap_s: float) -> dict[
                 snap, full = size["from_snapshot"]["rebuild_s"], size["from_start"]["rebuild_s"]
                 size["rebuild_snapshot_over_start"] = round(snap / full, 3) if full else None
                 result["sizes"].append(size)
-                stack.env["KAFKABAN_SNAPSHOT_INTERVAL"] = str(interval_s)
                 restart(stack, counter, True, interval_s)  # snapshots on again for the next size
         except TimeoutError as exc:
             result["error"] = str(exc)
@@ -101,10 +84,10 @@ def run(history: list[int], live: int, interval_s: float, cap_s: float) -> dict[
             counter.stop()
             stack.stop()
     sizes = result["sizes"]
-    if len(sizes) > 1 and sizes[0]["from_snapshot"]["rebuild_s"]:
+    first, last = (sizes[0]["from_snapshot"], sizes[-1]["from_snapshot"]) if len(sizes) > 1 else ({}, {})
+    if first.get("seconds_to_run_one_execution") and last.get("seconds_to_run_one_execution"):
         result["largest_over_smallest_from_snapshot"] = round(
-            sizes[-1]["from_snapshot"]["seconds_to_run_one_execution"]
-            / sizes[0]["from_snapshot"]["seconds_to_run_one_execution"], 2)
+            last["seconds_to_run_one_execution"] / first["seconds_to_run_one_execution"], 2)
     return result
 
 

@@ -118,10 +118,8 @@ class Projector:
     def report_errors(self, errors: Iterable[KafkaError]) -> None:
         """The consumer's errors (a subscribed topic not there yet, a broker away) are retried by librdkafka
         itself; each kind is logged once, so that a projector stuck on one says why."""
-        for error in errors:
-            if error.code() not in self.reported and error.code() != KafkaError._PARTITION_EOF:
-                self.reported.add(error.code())
-                log.warning("consumer error (logged once per kind; librdkafka retries): %s", error)
+        for error in first_of_each_kind(errors, self.reported):
+            log.warning("consumer error (logged once per kind; librdkafka retries): %s", error)
 
     def connection(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed:
@@ -258,6 +256,16 @@ class Projector:
                 return
             if record["payload"][0].endswith("WorkerHeartbeat"):
                 write_worker(conn, record)
+
+
+def first_of_each_kind(errors: Iterable[KafkaError], seen: set[int]) -> list[KafkaError]:
+    """The errors whose code is not in ``seen`` yet (adding it); the end of a partition is no error."""
+    fresh = []
+    for error in errors:
+        if error.code() not in seen and error.code() != KafkaError._PARTITION_EOF:
+            seen.add(error.code())
+            fresh.append(error)
+    return fresh
 
 
 def run(settings: Settings) -> None:

@@ -126,12 +126,19 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
             "message.max.bytes": MAX_RECORD_BYTES, **security_config(settings), **extra}
 
 
+METADATA_REFRESH_MS = 10_000
+
+
 def consumer_config(settings: Settings, group: str, **extra: Any) -> dict[str, Any]:
     return {"bootstrap.servers": settings.require_bootstrap(), "group.id": group, **security_config(settings),
             "session.timeout.ms": settings.session_timeout_ms,
             "heartbeat.interval.ms": max(settings.session_timeout_ms // 5, 500),
             # a broker that holds a fetch for its whole wait (tansu does) would add this much to every hop
             "fetch.wait.max.ms": settings.fetch_wait_ms,
+            # a topic made just before subscribing can be unknown to the node that answers the first metadata
+            # request of a cluster; librdkafka leaves it out of the subscription until the next refresh (5 min
+            # by default): a projector on a fresh 3-node cluster missed its definitions topic that long
+            "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
             "auto.offset.reset": "earliest", **extra}
 
 
